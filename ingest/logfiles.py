@@ -1,0 +1,96 @@
+"""CloudTrail log files: the S3 key layout and decoding one file's records.
+
+Keys look like
+AWSLogs/[o-ORGID/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/ACCOUNT_CloudTrail_REGION_YYYYMMDDTHHmmZ_UNIQUE.json.gz
+The time in the name is the delivery time, not the events' time, and keys do
+not arrive in key order. Digest and Insight objects share the bucket but are
+not event logs.
+"""
+
+import gzip
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+LOG_KEY = re.compile(
+    r"(?:^|/)AWSLogs/(?:(?P<org>o-[a-z0-9]+)/)?(?P<account>\d{12})/CloudTrail/"
+    r"(?P<region>[a-z0-9-]+)/(?P<year>\d{4})/(?P<month>\d{2})/(?P<day>\d{2})/"
+    r"(?P<name>[^/]+\.json(?:\.gz)?)$"
+)
+NOT_EVENT_LOGS = ("CloudTrail-Digest", "CloudTrail-Insight")
+
+
+class BadLogFile(ValueError):
+    """A log file that cannot be decoded; the message says why."""
+
+
+@dataclass(frozen=True)
+class LogKey:
+    organization: str | None
+    account: str
+    region: str
+    day: date
+    name: str
+
+
+def parse_key(key: str) -> LogKey | None:
+    """The parts of a CloudTrail event-log key, or None for any other key."""
+    match = LOG_KEY.search(key)
+    if match is None:
+        return None
+    try:
+        day = date(int(match["year"]), int(match["month"]), int(match["day"]))
+    except ValueError:
+        return None
+    return LogKey(match["org"], match["account"], match["region"], day, match["name"])
+
+
+def is_event_log(key: str) -> bool:
+    """True for a .json or .json.gz object that is not a digest, insight or folder marker."""
+    if key.endswith("/") or not key.endswith((".json", ".json.gz")):
+        return False
+    return not any(f"/{part}/" in f"/{key}" for part in NOT_EVENT_LOGS)
+
+
+def decode_records(content: bytes) -> list[Any]:
+    """The Records array of one log file, gzip-compressed or not.
+
+    The elements are returned as they are: each record is checked on its own
+    when it is stored, so that one bad record does not lose the others.
+    """
+    if content[:2] == b"\x1f\x8b":
+        try:
+            content = gzip.decompress(content)
+        except (EOFError, OSError, zlib.error) as error:
+            raise BadLogFile(f"not a complete gzip file ({error})") from None
+    try:
+        document = json.loads(content)
+    except UnicodeDecodeError as error:
+        raise BadLogFile(f"not UTF-8 text ({error.reason} at byte {error.start})") from None
+    except json.JSONDecodeError as error:
+        raise BadLogFile(
+            f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
+        ) from None
+    if not isinstance(document, dict) or "Records" not in document:
+        raise BadLogFile("not a CloudTrail log: the document has no Records")
+    records = document["Records"]
+    if not isinstance(records, list):
+        raise BadLogFile(f"Records is a JSON {type(records).__name__}, not a list")
+    if b"\\u0000" in content:
+        # Neither PostgreSQL text nor jsonb can hold NUL; only a hand-made
+        # (hostile) file carries one. Swap it for U+FFFD rather than lose the record.
+        records = _without_nul(records)
+    return records
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value

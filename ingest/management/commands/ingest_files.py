@@ -1,0 +1,25 @@
+"""python manage.py ingest_files PATH… — read CloudTrail log files or folders of them."""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ingest.files import NotConfigured, ingest_paths
+
+
+class Command(BaseCommand):
+    help = "Read CloudTrail log files (.json, .json.gz) or folders of them, recursively."
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", type=Path)
+
+    def handle(self, *args, paths: list[Path], **options) -> None:
+        try:
+            report = ingest_paths(paths)
+        except NotConfigured as error:
+            raise CommandError(str(error)) from None
+        for problem in report.problems:
+            self.stderr.write(problem)
+        self.stdout.write(f"ingest_files: {report.summary()}")
+        if report.problems:
+            raise CommandError(f"{len(report.problems)} problems; everything else was stored")

@@ -1,0 +1,190 @@
+"""Store one log file's records as events: normalise, enrich, insert once.
+
+A file's records and its LogObject row are written in one transaction, so a
+crash never leaves half a file behind and a file is never marked read without
+its events. The same eventID is stored once, whichever file brings it.
+"""
+
+import hashlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from ingest.ecs import BadRecord, normalise
+from ingest.geoip import network_lookup
+from ingest.logfiles import BadLogFile, decode_records
+from ingest.models import Event, LogObject
+
+BATCH_ROWS = 500
+
+
+@dataclass
+class FileResult:
+    """What reading one log file did; problems name the record they concern."""
+
+    name: str
+    status: str = LogObject.Status.DONE
+    records: int = 0
+    new_events: int = 0
+    duplicates: int = 0
+    problems: list[str] = field(default_factory=list)
+
+
+def content_version(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def already_read(*, source: str, key: str, version: str) -> bool:
+    return LogObject.objects.filter(
+        source=source, key=key, version=version, status=LogObject.Status.DONE
+    ).exists()
+
+
+def store_log_file(*, source: str, key: str, version: str, content: bytes) -> FileResult:
+    """Decode and store one log file, recording it as read (or failed)."""
+    result = FileResult(name=key)
+    try:
+        records = decode_records(content)
+    except BadLogFile as error:
+        result.status = LogObject.Status.FAILED
+        result.problems.append(f"{key}: {error}")
+        _record_log_object(source, key, version, len(content), result)
+        return result
+
+    result.records = len(records)
+    rows = []
+    for position, record in enumerate(records):
+        try:
+            normalised = normalise(record)
+        except BadRecord as error:
+            result.problems.append(f"{key}: Records[{position}]: {error}")
+            continue
+        result.problems.extend(
+            f"{key}: Records[{position}]: {warning}" for warning in normalised.warnings
+        )
+        rows.append((position, _enriched(normalised.columns, record)))
+
+    with transaction.atomic():
+        log_object = _record_log_object(source, key, version, len(content), result)
+        result.new_events, refused = insert_events(rows, log_object_id=log_object.pk, name=key)
+        result.problems.extend(refused)
+        result.duplicates = len(rows) - len(refused) - result.new_events
+        LogObject.objects.filter(pk=log_object.pk).update(
+            new_events=result.new_events,
+            duplicates=result.duplicates,
+            problems=len(result.problems),
+            error="\n".join(result.problems)[:10_000],
+        )
+    return result
+
+
+def _enriched(columns: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+    if columns["source_ip"]:
+        network = network_lookup().lookup(columns["source_ip"])
+        columns["as_number"] = network.as_number
+        columns["as_organization"] = network.as_organization
+        columns["geo"] = network.geo
+    columns["raw"] = record
+    return columns
+
+
+def _record_log_object(
+    source: str, key: str, version: str, size: int, result: FileResult
+) -> LogObject:
+    log_object, _ = LogObject.objects.update_or_create(
+        source=source,
+        key=key,
+        version=version,
+        defaults={
+            "size": size,
+            "status": result.status,
+            "records": result.records,
+            "problems": len(result.problems),
+            "error": "\n".join(result.problems)[:10_000],
+        },
+    )
+    return log_object
+
+
+# Insertion bypasses the ORM's per-object work: a multi-row INSERT … ON
+# CONFLICT DO NOTHING RETURNING tells exactly which events were new, on both
+# PostgreSQL and SQLite, at a fraction of bulk_create's cost per row.
+_FIELDS = [f for f in Event._meta.concrete_fields if not f.primary_key]
+
+
+def _adapter(field_: Any) -> Callable[[Any], Any] | None:
+    internal = field_.get_internal_type()
+    ops = connection.ops
+    if internal == "DateTimeField":
+        return ops.adapt_datetimefield_value
+    if internal == "JSONField":
+        return lambda value: None if value is None else ops.adapt_json_value(value, None)
+    if internal == "GenericIPAddressField":
+        return ops.adapt_ipaddressfield_value
+    return None
+
+
+def insert_events(
+    rows: Iterable[tuple[int, dict[str, Any]]], *, log_object_id: int | None, name: str
+) -> tuple[int, list[str]]:
+    """Insert events not stored yet. Returns how many were new, and problems.
+
+    rows are (position in the file, columns). A batch the database refuses is
+    retried row by row, so one record it cannot store is reported by position
+    and the others are kept.
+    """
+    ingested = timezone.now()
+    adapters = [(f.attname, _adapter(f)) for f in _FIELDS]
+    seen: set[str] = set()
+    batch: list[tuple[int, list[Any]]] = []
+    inserted = 0
+    problems: list[str] = []
+
+    def flush() -> None:
+        nonlocal inserted
+        try:
+            with transaction.atomic():
+                inserted += _insert([values for _, values in batch])
+        except DatabaseError:
+            for position, values in batch:
+                try:
+                    with transaction.atomic():
+                        inserted += _insert([values])
+                except DatabaseError as error:
+                    problems.append(
+                        f"{name}: Records[{position}]: the database refused it: {error}"
+                    )
+        batch.clear()
+
+    for position, row in rows:
+        if row["event_id"] in seen:
+            continue
+        seen.add(row["event_id"])
+        row["ingested"] = ingested
+        row["log_object_id"] = log_object_id
+        values = [
+            adapt(row[attname]) if adapt is not None and row[attname] is not None else row[attname]
+            for attname, adapt in adapters
+        ]
+        batch.append((position, values))
+        if len(batch) >= BATCH_ROWS:
+            flush()
+    if batch:
+        flush()
+    return inserted, problems
+
+
+def _insert(rows: list[list[Any]]) -> int:
+    table = connection.ops.quote_name(Event._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in _FIELDS)
+    placeholder = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
+    sql = (  # noqa: S608 -- names come from the model, every value is a parameter
+        f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(rows))} "
+        "ON CONFLICT (event_id) DO NOTHING RETURNING id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [value for row in rows for value in row])
+        return len(cursor.fetchall())
