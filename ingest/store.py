@@ -181,10 +181,9 @@ def _insert(rows: list[list[Any]]) -> int:
     table = connection.ops.quote_name(Event._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in _FIELDS)
     placeholder = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
-    sql = (  # noqa: S608 -- names come from the model, every value is a parameter
-        f"INSERT INTO {table} ({columns}) VALUES {', '.join([placeholder] * len(rows))} "
-        "ON CONFLICT (event_id) DO NOTHING RETURNING id"
-    )
+    # Names come from the model; every value is a parameter.
+    values = ", ".join([placeholder] * len(rows))
+    sql = f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (event_id) DO NOTHING RETURNING id"  # noqa: S608, E501
     with connection.cursor() as cursor:
         cursor.execute(sql, [value for row in rows for value in row])
         return len(cursor.fetchall())
