@@ -1,0 +1,49 @@
+# asnwatch: `make run` starts the app on embedded defaults, `make test` runs the suite.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export ASNWATCH_VAR_DIR ?= $(CURDIR)/var
+
+# With no real CloudTrail source configured, run on the demo data and demo ASN database.
+ifeq ($(strip $(CLOUDTRAIL_S3_BUCKET)$(CLOUDTRAIL_SQS_QUEUE_URL)$(CLOUDTRAIL_INBOX_DIR)),)
+DEMO := $(ASNWATCH_VAR_DIR)/demo
+export GEOIP_ASN_DB ?= $(DEMO)/asn.mmdb
+export GEOIP_CITY_DB ?= $(DEMO)/city.mmdb
+endif
+
+.PHONY: install run test lint format
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+ifdef DEMO
+	env -u GEOIP_ASN_DB -u GEOIP_CITY_DB $(PY) manage.py demo --target $(DEMO)
+endif
+	$(PY) manage.py migrate --no-input --verbosity 0
+ifdef DEMO
+	$(PY) manage.py ingest_files $(DEMO)/logs
+endif
+	$(PY) manage.py ensure_login admin
+	@echo "asnwatch: http://127.0.0.1:$(PORT)/"
+	SECURE_COOKIES=$${SECURE_COOKIES:-false} $(VENV)/bin/gunicorn config.wsgi \
+		--bind 127.0.0.1:$(PORT) --workers 2 --access-logfile - --error-logfile -
+
+# The suite runs on PostgreSQL; pytest-django creates and drops test_<name>.
+test: install
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/asnwatch} $(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

@@ -1,0 +1,38 @@
+"""python manage.py export_events [--since ISO] [--until ISO] — stored events as ECS JSON lines."""
+
+import json
+from datetime import datetime, timezone
+
+from django.core.management.base import BaseCommand, CommandError
+
+from ingest.ecs import ecs_document
+from ingest.models import Event
+
+
+def iso_instant(value: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"{value!r} is not an ISO 8601 date or time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+class Command(BaseCommand):
+    help = "Write stored events as ECS JSON documents, one per line, oldest first."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--since", type=iso_instant, help="from this @timestamp (inclusive)")
+        parser.add_argument("--until", type=iso_instant, help="before this @timestamp")
+
+    def handle(self, *args, since: datetime | None, until: datetime | None, **options) -> None:
+        events = Event.objects.order_by("timestamp", "id")
+        if since:
+            events = events.filter(timestamp__gte=since)
+        if until:
+            events = events.filter(timestamp__lt=until)
+        count = 0
+        # iterator() streams from a server-side cursor: memory stays flat for millions of rows.
+        for event in events.defer("raw", "log_object").iterator(chunk_size=2000):
+            self.stdout.write(json.dumps(ecs_document(event), ensure_ascii=False))
+            count += 1
+        self.stderr.write(f"export_events: {count} events")
