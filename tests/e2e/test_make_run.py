@@ -1,0 +1,97 @@
+"""The README's run command, started as a user would, serves the demo events.
+
+`make run` on embedded defaults: SQLite under var/, demo CloudTrail logs and a
+demo ASN database, a printed login, the app on a loopback port.
+"""
+
+import http.cookiejar
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_line(process: subprocess.Popen, pattern: str, log: list[str], deadline: float) -> str:
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            if process.poll() is not None:
+                break
+            continue
+        log.append(line)
+        match = re.search(pattern, line)
+        if match:
+            return match.group(1)
+    pytest.fail("make run never printed " + pattern + ":\n" + "".join(log[-40:]))
+
+
+def wait_until_serving(url: str, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.3)
+    pytest.fail(f"nothing answered at {url}")
+
+
+def test_it_serves_the_demo_events_after_make_run(tmp_path: Path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    # A user's shell: no DATABASE_URL, no GeoIP, no source configured.
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DATABASE_URL", "GEOIP_", "CLOUDTRAIL_", "DJANGO_"))
+    }
+    env["ASNWATCH_VAR_DIR"] = str(tmp_path / "var")
+    process = subprocess.Popen(
+        ["make", "run", f"PORT={port}"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    log: list[str] = []
+    try:
+        deadline = time.monotonic() + 240
+        password = wait_for_line(process, r"sign in as admin with password (\S+)", log, deadline)
+        wait_until_serving(f"{base}/login/", deadline)
+
+        jar = http.cookiejar.CookieJar()
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        login_page = browser.open(f"{base}/login/").read().decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login_page).group(1)
+        form = urllib.parse.urlencode(
+            {"username": "admin", "password": password, "csrfmiddlewaretoken": token}
+        ).encode()
+        response = browser.open(urllib.request.Request(f"{base}/login/", data=form))
+        page = response.read().decode()
+
+        assert response.url == f"{base}/events/"
+        assert "lambda.amazonaws.com" in page
+        assert "AMAZON-02" in page or "AMAZON-AES" in page
+        assert "Content-Security-Policy" in response.headers
+        assert (tmp_path / "var" / "asnwatch.sqlite3").exists()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
