@@ -1,11 +1,15 @@
 """Build CloudTrail records and log files for tests, in the shapes AWS writes them."""
 
 import gzip
+import io
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from django.core.management import CommandError, call_command
 
 ACCOUNT = "111122223333"
 REGION = "eu-west-1"
@@ -116,3 +120,59 @@ def write_log(path: Path, records: list[Any], *, compress: bool | None = None) -
         content = gzip.compress(content)
     path.write_bytes(content)
     return path
+
+
+def aws_service_identity(service: str = "events.amazonaws.com") -> dict:
+    """An AWS service acting on its own behalf: no account, no user name."""
+    return {"type": "AWSService", "invokedBy": service}
+
+
+def management_record(
+    *,
+    when: datetime,
+    event_name: str = "GetFunction20150331",
+    identity: dict | None = None,
+    event_id: str | None = None,
+    function: str = "billing-export",
+    **overrides: Any,
+) -> dict:
+    """A Lambda management event, naming its function by bare name as the console does."""
+    record = invoke_record(when=when, identity=identity, event_id=event_id, function=function)
+    record.update(
+        {
+            "eventName": event_name,
+            "requestParameters": {"functionName": function},
+            "eventCategory": "Management",
+            "managementEvent": True,
+            "readOnly": True,
+            "resources": None,
+        }
+    )
+    record.update(overrides)
+    return record
+
+
+@dataclass
+class IngestRun:
+    """What `manage.py ingest_files` printed, and the CommandError it ended with, if any."""
+
+    stdout: str
+    stderr: str
+    error: CommandError | None
+
+    @property
+    def summary(self) -> str:
+        [line] = [line for line in self.stdout.splitlines() if line.startswith("ingest_files:")]
+        return line
+
+    def problem_lines(self, needle: str) -> list[str]:
+        return [line for line in self.stderr.splitlines() if needle in line]
+
+
+def run_ingest_files(*paths: Path | str) -> IngestRun:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        call_command("ingest_files", *map(str, paths), stdout=stdout, stderr=stderr)
+    except CommandError as error:
+        return IngestRun(stdout.getvalue(), stderr.getvalue(), error)
+    return IngestRun(stdout.getvalue(), stderr.getvalue(), None)
