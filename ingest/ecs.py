@@ -79,19 +79,20 @@ def parse_event_time(value: Any) -> datetime:
         raise BadRecord("eventTime is missing")
     try:
         moment = datetime.fromisoformat(value)
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise BadRecord(f"eventTime {value[:64]!r} is not an ISO 8601 time") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def ip_or_none(address: str | None) -> str | None:
     """The address in canonical form when it is an IPv4/IPv6 address, else None."""
     if not address:
         return None
+    # An IPv6 zone (fe80::1%eth0) names an interface on the caller's host, not a network.
     try:
-        return str(ipaddress.ip_address(address.strip()))
+        return str(ipaddress.ip_address(address.strip().partition("%")[0]))
     except ValueError:
         return None
 

@@ -55,7 +55,20 @@ def is_event_log(key: str) -> bool:
     return not any(f"/{part}/" in f"/{key}" for part in NOT_EVENT_LOGS)
 
 
-def decode_records(content: bytes) -> list[Any]:
+# NUL and unpaired UTF-16 surrogates can only arrive as JSON escapes; neither
+# PostgreSQL text nor jsonb can hold them. Only a hand-made (hostile) file
+# carries them, so the costly walk over a record runs only when one is present.
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+_UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
+
+
+@dataclass(frozen=True)
+class LogDocument:
+    records: list[Any]
+    unstorable_text: bool  # some record may hold NUL or a lone surrogate
+
+
+def decode_records(content: bytes) -> LogDocument:
     """The Records array of one log file, gzip-compressed or not.
 
     The elements are returned as they are: each record is checked on its own
@@ -74,23 +87,22 @@ def decode_records(content: bytes) -> list[Any]:
         raise BadLogFile(
             f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
         ) from None
+    except RecursionError:
+        raise BadLogFile("JSON nested too deeply to be a CloudTrail log") from None
     if not isinstance(document, dict) or "Records" not in document:
         raise BadLogFile("not a CloudTrail log: the document has no Records")
     records = document["Records"]
     if not isinstance(records, list):
         raise BadLogFile(f"Records is a JSON {type(records).__name__}, not a list")
-    if b"\\u0000" in content:
-        # Neither PostgreSQL text nor jsonb can hold NUL; only a hand-made
-        # (hostile) file carries one. Swap it for U+FFFD rather than lose the record.
-        records = _without_nul(records)
-    return records
+    return LogDocument(records, unstorable_text=bool(_UNSTORABLE_ESCAPE.search(content)))
 
 
-def _without_nul(value: Any) -> Any:
+def storable(value: Any) -> Any:
+    """value with NUL and unpaired surrogates replaced by U+FFFD (the same object if none)."""
     if isinstance(value, str):
-        return value.replace("\x00", "\ufffd")
+        return _UNSTORABLE_CHAR.sub("\ufffd", value) if _UNSTORABLE_CHAR.search(value) else value
     if isinstance(value, list):
-        return [_without_nul(item) for item in value]
+        return [storable(item) for item in value]
     if isinstance(value, dict):
-        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+        return {storable(key): storable(item) for key, item in value.items()}
     return value

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from ingest.ecs import BadRecord, normalise
 from ingest.geoip import network_lookup
-from ingest.logfiles import BadLogFile, decode_records
+from ingest.logfiles import BadLogFile, decode_records, storable
 from ingest.models import Event, LogObject
 
 BATCH_ROWS = 500
@@ -47,16 +47,24 @@ def store_log_file(*, source: str, key: str, version: str, content: bytes) -> Fi
     """Decode and store one log file, recording it as read (or failed)."""
     result = FileResult(name=key)
     try:
-        records = decode_records(content)
+        document = decode_records(content)
     except BadLogFile as error:
         result.status = LogObject.Status.FAILED
         result.problems.append(f"{key}: {error}")
         _record_log_object(source, key, version, len(content), result)
         return result
 
-    result.records = len(records)
+    result.records = len(document.records)
     rows = []
-    for position, record in enumerate(records):
+    for position, record in enumerate(document.records):
+        if document.unstorable_text:
+            cleaned = storable(record)
+            if cleaned != record:
+                result.problems.append(
+                    f"{key}: Records[{position}]: holds NUL or unpaired surrogate characters, "
+                    "which cannot be stored; kept with U+FFFD in their place"
+                )
+                record = cleaned
         try:
             normalised = normalise(record)
         except BadRecord as error:
@@ -148,12 +156,12 @@ def insert_events(
         try:
             with transaction.atomic():
                 inserted += _insert([values for _, values in batch])
-        except DatabaseError:
+        except (DatabaseError, ValueError):
             for position, values in batch:
                 try:
                     with transaction.atomic():
                         inserted += _insert([values])
-                except DatabaseError as error:
+                except (DatabaseError, ValueError) as error:
                     problems.append(
                         f"{name}: Records[{position}]: the database refused it: {error}"
                     )

@@ -169,12 +169,6 @@ def test_it_keeps_the_source_address_as_given_and_an_ip_only_when_it_is_one(tmp_
     assert event.source_ip == ip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="ingest/ecs.py ip_or_none accepts 'fe80::1%eth0', PostgreSQL's inet refuses it, "
-    "and the whole record is lost",
-)
 def test_it_keeps_a_record_whose_address_has_a_zone_index(tmp_path):
     event = stored(tmp_path, invoke_record(when=T0, source_ip="fe80::1%eth0"))
 
