@@ -9,8 +9,8 @@ export ASNWATCH_VAR_DIR ?= $(CURDIR)/var
 # With no real CloudTrail source configured, run on the demo data and demo ASN database.
 ifeq ($(strip $(CLOUDTRAIL_S3_BUCKET)$(CLOUDTRAIL_SQS_QUEUE_URL)$(CLOUDTRAIL_INBOX_DIR)),)
 DEMO := $(ASNWATCH_VAR_DIR)/demo
-export GEOIP_ASN_DB ?= $(DEMO)/asn.mmdb
-export GEOIP_CITY_DB ?= $(DEMO)/city.mmdb
+run: export GEOIP_ASN_DB ?= $(DEMO)/asn.mmdb
+run: export GEOIP_CITY_DB ?= $(DEMO)/city.mmdb
 endif
 
 .PHONY: install run test lint format
