@@ -76,7 +76,57 @@ class Event(models.Model):
             models.Index(fields=["-timestamp", "-id"], name="event_newest_first"),
             models.Index(fields=["account_id", "user_name", "-timestamp"], name="event_principal"),
             models.Index(fields=["access_key_id"], name="event_access_key"),
+            # Direct Lambda invocations by principal and network: the detector's
+            # "was this network used in the prior 10 days" probe is one index
+            # lookup per evaluated event, however long the history behind it.
+            models.Index(
+                fields=["as_organization", "account_id", "user_name", "timestamp"],
+                name="event_direct_lambda_invoke",
+                condition=models.Q(
+                    provider="lambda.amazonaws.com",
+                    invoked_by__isnull=True,
+                    as_organization__isnull=False,
+                ),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.provider} {self.action}"
+
+
+class PrincipalNetwork(models.Model):
+    """A network a principal used: first and last seen, and how often.
+
+    Kept current as events are stored (ingest.history), so that "which networks
+    did this principal use" never scans the events. Only events with an AS
+    number count: a host name such as lambda.amazonaws.com is not a network.
+    """
+
+    account_id = models.TextField()
+    user_name = models.TextField()
+    as_number = models.BigIntegerField()
+    as_organization = models.TextField(help_text="empty when the AS has no organisation")
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    event_count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account_id", "user_name", "as_number", "as_organization"],
+                name="principal_network_once",
+            )
+        ]
+
+
+class PrincipalNetworkDay(models.Model):
+    """Events per day of one principal from one network (the history timeline)."""
+
+    network = models.ForeignKey(PrincipalNetwork, on_delete=models.CASCADE, related_name="days")
+    day = models.DateField()
+    event_count = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["network", "day"], name="principal_network_day_once")
+        ]

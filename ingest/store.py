@@ -15,10 +15,12 @@ from django.utils import timezone
 
 from ingest.ecs import BadRecord, normalise
 from ingest.geoip import network_lookup
+from ingest.history import record_network_use
 from ingest.logfiles import BadLogFile, decode_records, storable
 from ingest.models import Event, LogObject
 
 BATCH_ROWS = 500
+EVENT_ID_LOCK = 0x61736E77  # pg_advisory_xact_lock key serialising event inserts
 
 
 @dataclass
@@ -76,8 +78,11 @@ def store_log_file(*, source: str, key: str, version: str, content: bytes) -> Fi
         rows.append((position, _enriched(normalised.columns, record)))
 
     with transaction.atomic():
+        _serialise_event_ids()
         log_object = _record_log_object(source, key, version, len(content), result)
-        result.new_events, refused = insert_events(rows, log_object_id=log_object.pk, name=key)
+        new_rows, refused = insert_events(rows, log_object_id=log_object.pk, name=key)
+        record_network_use(new_rows)
+        result.new_events = len(new_rows)
         result.problems.extend(refused)
         result.duplicates = len(rows) - len(refused) - result.new_events
         LogObject.objects.filter(pk=log_object.pk).update(
@@ -87,6 +92,19 @@ def store_log_file(*, source: str, key: str, version: str, content: bytes) -> Fi
             error="\n".join(result.problems)[:10_000],
         )
     return result
+
+
+def _serialise_event_ids() -> None:
+    """Make events become visible in the order of their ids.
+
+    The detector reads events behind an id cursor. If two writers could commit
+    out of id order, an event with a lower id could appear after the cursor
+    passed it and never be evaluated. Holding this lock from the first insert
+    to the commit keeps visible ids a prefix. SQLite has one writer already.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_ID_LOCK])
 
 
 def _enriched(columns: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
@@ -137,8 +155,8 @@ def _adapter(field_: Any) -> Callable[[Any], Any] | None:
 
 def insert_events(
     rows: Iterable[tuple[int, dict[str, Any]]], *, log_object_id: int | None, name: str
-) -> tuple[int, list[str]]:
-    """Insert events not stored yet. Returns how many were new, and problems.
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Insert events not stored yet. Returns the rows that were new, and problems.
 
     rows are (position in the file, columns). A batch the database refuses is
     retried row by row, so one record it cannot store is reported by position
@@ -147,23 +165,26 @@ def insert_events(
     ingested = timezone.now()
     adapters = [(f.attname, _adapter(f)) for f in _FIELDS]
     seen: set[str] = set()
-    batch: list[tuple[int, list[Any]]] = []
-    inserted = 0
+    batch: list[tuple[int, dict[str, Any], list[Any]]] = []
+    new_rows: list[dict[str, Any]] = []
     problems: list[str] = []
 
+    def keep_new(entries: list[tuple[int, dict[str, Any], list[Any]]]) -> None:
+        inserted = _insert([values for _, _, values in entries])
+        new_rows.extend(row for _, row, _ in entries if row["event_id"] in inserted)
+
     def flush() -> None:
-        nonlocal inserted
         try:
             with transaction.atomic():
-                inserted += _insert([values for _, values in batch])
+                keep_new(batch)
         except (DatabaseError, ValueError):
-            for position, values in batch:
+            for entry in batch:
                 try:
                     with transaction.atomic():
-                        inserted += _insert([values])
+                        keep_new([entry])
                 except (DatabaseError, ValueError) as error:
                     problems.append(
-                        f"{name}: Records[{position}]: the database refused it: {error}"
+                        f"{name}: Records[{entry[0]}]: the database refused it: {error}"
                     )
         batch.clear()
 
@@ -177,21 +198,21 @@ def insert_events(
             adapt(row[attname]) if adapt is not None and row[attname] is not None else row[attname]
             for attname, adapt in adapters
         ]
-        batch.append((position, values))
+        batch.append((position, row, values))
         if len(batch) >= BATCH_ROWS:
             flush()
     if batch:
         flush()
-    return inserted, problems
+    return new_rows, problems
 
 
-def _insert(rows: list[list[Any]]) -> int:
+def _insert(rows: list[list[Any]]) -> set[str]:
     table = connection.ops.quote_name(Event._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in _FIELDS)
     placeholder = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
     # Names come from the model; every value is a parameter.
     values = ", ".join([placeholder] * len(rows))
-    sql = f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (event_id) DO NOTHING RETURNING id"  # noqa: S608, E501
+    sql = f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (event_id) DO NOTHING RETURNING event_id"  # noqa: S608, E501
     with connection.cursor() as cursor:
         cursor.execute(sql, [value for row in rows for value in row])
-        return len(cursor.fetchall())
+        return {event_id for (event_id,) in cursor.fetchall()}
