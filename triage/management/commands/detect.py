@@ -1,0 +1,37 @@
+"""python manage.py detect — run the rule once over every event not yet evaluated."""
+
+from django.core.management.base import BaseCommand
+
+from triage.detector import AlreadyRunning, detect
+from triage.models import DetectionRun
+
+
+def run_summary(run: DetectionRun) -> str:
+    if run.learning_until is None:
+        learning = "learning: no events stored yet"
+    elif run.learning_until > run.started_at:
+        learning = f"learning until {run.learning_until:%Y-%m-%d %H:%M}Z"
+    else:
+        learning = "learning over"
+    deferred = (
+        f"deferred past the cap at event {run.cursor_to + 1} (the next run continues there)"
+        if run.deferred
+        else "nothing deferred"
+    )
+    return (
+        f"{run.events_evaluated} events evaluated, {run.candidates} candidates, "
+        f"{run.alerts_created} alerts created, {run.events_joined} joined alerts, "
+        f"{run.suppressed} suppressed by exclusions, {deferred}, {learning}"
+    )
+
+
+class Command(BaseCommand):
+    help = "Run the rule once over every stored event not yet evaluated."
+
+    def handle(self, *args, **options) -> None:
+        try:
+            run = detect()
+        except AlreadyRunning as error:
+            self.stdout.write(f"detect: skipped, {error}")
+            return
+        self.stdout.write(f"detect: {run_summary(run)}")

@@ -1,0 +1,200 @@
+"""Alerts, exclusions (the ASN allowlist) and the detector's state and runs.
+
+Status changes of alerts and every change of an exclusion are immutable rows,
+written before the state they describe changes.
+"""
+
+from django.conf import settings
+from django.db import models
+
+from ingest.models import Event
+
+
+class Exclusion(models.Model):
+    """A conjunction of optional conditions; at least one is set (DESIGN.md section 3)."""
+
+    as_number = models.BigIntegerField("source.as.number", null=True, blank=True)
+    as_organization = models.CharField(
+        "source.as.organization.name pattern",
+        max_length=256,
+        blank=True,
+        help_text="case-insensitive; * matches any characters",
+    )
+    account_id = models.CharField("cloud.account.id", max_length=32, blank=True)
+    user_name = models.CharField("user.name", max_length=256, blank=True)
+    reason = models.TextField()
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(as_number__isnull=False)
+                    | ~models.Q(as_organization="")
+                    | ~models.Q(account_id="")
+                    | ~models.Q(user_name="")
+                ),
+                name="exclusion_has_a_condition",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Exclusion {self.pk}"
+
+
+class ExclusionChange(models.Model):
+    """Who changed an exclusion, when, and its state before and after. Never updated."""
+
+    exclusion = models.ForeignKey(Exclusion, on_delete=models.PROTECT, related_name="changes")
+    action = models.CharField(max_length=16)  # created, changed, disabled, enabled, imported
+    changed_by = models.CharField(max_length=150)
+    changed_at = models.DateTimeField(auto_now_add=True)
+    before = models.JSONField(null=True)
+    after = models.JSONField()
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+
+class Alert(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open"
+        ACKNOWLEDGED = "acknowledged"
+        CLOSED = "closed"
+
+    class CloseReason(models.TextChoices):
+        TRUE_POSITIVE = "true_positive", "True positive"
+        FALSE_POSITIVE = "false_positive", "False positive"
+        BENIGN_POSITIVE = "benign_positive", "Benign positive"
+        DUPLICATE = "duplicate", "Duplicate"
+        OTHER = "other", "Other"
+
+    event = models.OneToOneField(Event, on_delete=models.PROTECT, related_name="alert")
+    # kibana.alert.new_terms, in the rule's order.
+    as_organization = models.TextField()
+    account_id = models.TextField()
+    user_name = models.TextField()
+    as_number = models.BigIntegerField(null=True)
+    original_time = models.DateTimeField("kibana.alert.original_time")
+    episode_end = models.DateTimeField(help_text="the latest event time in the episode")
+    event_count = models.IntegerField(default=1)
+    severity = models.CharField(max_length=16)
+    risk_score = models.IntegerField()
+    reason = models.TextField("kibana.alert.reason")
+    created_at = models.DateTimeField(auto_now_add=True)
+    run = models.ForeignKey("DetectionRun", null=True, on_delete=models.SET_NULL, related_name="+")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    close_reason = models.CharField(max_length=16, choices=CloseReason.choices, blank=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    tags = models.JSONField(default=list)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["as_organization", "account_id", "user_name", "original_time"],
+                name="alert_terms",
+            ),
+            models.Index(fields=["status", "-created_at"], name="alert_status_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Alert {self.pk}"
+
+    @property
+    def new_terms(self) -> list[str]:
+        return [self.as_organization, self.account_id, self.user_name]
+
+
+class AlertEvent(models.Model):
+    """An event of an alert's episode: the trigger, and later events with the same terms."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="episode")
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="+")
+
+
+class AlertStatusChange(models.Model):
+    """One workflow transition. Never updated."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="status_changes")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+    from_status = models.CharField(max_length=16)
+    to_status = models.CharField(max_length=16)
+    reason = models.CharField(max_length=16, blank=True)
+    comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+
+
+class AlertNote(models.Model):
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class ChecklistStep(models.Model):
+    """An investigation-guide step ticked (or annotated) on an alert."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="checklist")
+    step = models.CharField(max_length=32)  # triage.rule.TriageStep.key
+    done = models.BooleanField(default=False)
+    note = models.TextField(blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["alert", "step"], name="checklist_step_once")
+        ]
+
+
+class DetectorState(models.Model):
+    """The single row behind the exactly-once cursor; its row lock keeps runs apart."""
+
+    cursor = models.BigIntegerField(default=0, help_text="the last Event.id evaluated")
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class DetectionRun(models.Model):
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True)
+    cursor_from = models.BigIntegerField(default=0)
+    cursor_to = models.BigIntegerField(default=0)
+    events_evaluated = models.IntegerField(default=0)
+    candidates = models.IntegerField(default=0)
+    alerts_created = models.IntegerField(default=0)
+    events_joined = models.IntegerField(default=0)
+    suppressed = models.IntegerField(default=0)
+    learning = models.IntegerField(default=0, help_text="candidates in the learning period")
+    learning_until = models.DateTimeField(null=True)
+    deferred = models.BooleanField(
+        default=False, help_text="stopped at the per-run alert cap; the next run continues"
+    )
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+
+class RunSuppression(models.Model):
+    """How many events an exclusion suppressed in one run."""
+
+    run = models.ForeignKey(DetectionRun, on_delete=models.CASCADE, related_name="suppressions")
+    exclusion = models.ForeignKey(Exclusion, on_delete=models.PROTECT, related_name="+")
+    events = models.IntegerField()
