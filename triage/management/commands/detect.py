@@ -1,6 +1,7 @@
 """python manage.py detect — run the rule once over every event not yet evaluated."""
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
 from triage.detector import AlreadyRunning, detect
 from triage.models import DetectionRun
@@ -34,4 +35,7 @@ class Command(BaseCommand):
         except AlreadyRunning as error:
             self.stdout.write(f"detect: skipped, {error}")
             return
+        except DatabaseError as error:
+            # Rolled back and recorded as a failed run; the cursor has not moved.
+            raise CommandError(f"detect: the run failed and was recorded: {error}") from None
         self.stdout.write(f"detect: {run_summary(run)}")
