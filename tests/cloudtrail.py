@@ -176,3 +176,35 @@ def run_ingest_files(*paths: Path | str) -> IngestRun:
     except CommandError as error:
         return IngestRun(stdout.getvalue(), stderr.getvalue(), error)
     return IngestRun(stdout.getvalue(), stderr.getvalue(), None)
+
+
+def principal_invoke(
+    when: datetime,
+    *,
+    user: str = "alice",
+    account: str = ACCOUNT,
+    source_ip: str = "203.0.113.10",
+    **overrides: Any,
+) -> dict:
+    """A direct Invoke by an IAM user: the rule's terms are its network, account and user name."""
+    return invoke_record(
+        when=when, source_ip=source_ip, identity=iam_user_identity(user, account), **overrides
+    )
+
+
+@dataclass
+class DetectOutput:
+    """What `manage.py detect` printed."""
+
+    stdout: str
+
+    @property
+    def summary(self) -> str:
+        [line] = [line for line in self.stdout.splitlines() if line.startswith("detect:")]
+        return line
+
+
+def run_detect() -> DetectOutput:
+    stdout = io.StringIO()
+    call_command("detect", stdout=stdout)
+    return DetectOutput(stdout.getvalue())

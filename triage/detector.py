@@ -30,9 +30,10 @@ from triage.models import Alert, AlertEvent, DetectionRun, DetectorState, RunSup
 CHUNK_EVENTS = 5000
 Terms = tuple[str, str, str]  # source.as.organization.name, cloud.account.id, user.name
 
+# Everything is_candidate, exclusions and alerts read: anything else would be a query per event.
 _FIELDS = (
-    "id", "timestamp", "action", "outcome", "as_number", "as_organization", "account_id",
-    "user_name", "request_parameters",
+    "id", "timestamp", "provider", "action", "outcome", "invoked_by", "as_number",
+    "as_organization", "account_id", "user_name", "request_parameters",
 )  # fmt: skip
 
 
@@ -186,8 +187,10 @@ def _evaluate_chunk(progress: _Progress, cursor: int, upper: int) -> int:
     if not live:
         return upper
 
+    # The id range lets PostgreSQL reach the chunk through the primary key,
+    # where a bare IN list can tempt it into scanning every stored event.
     seen_before = set(
-        Event.objects.filter(pk__in=[e.pk for e in live])
+        Event.objects.filter(id__gt=cursor, id__lte=upper, pk__in=[e.pk for e in live])
         .filter(_history_exists(progress.exclusions))
         .values_list("pk", flat=True)
     )
@@ -214,21 +217,22 @@ def _evaluate_chunk(progress: _Progress, cursor: int, upper: int) -> int:
 
 
 def _load_alerts(progress: _Progress, events: list[Event]) -> None:
+    """Load every alert of the events' terms not loaded yet in this run.
+
+    All of them, not a window: a later chunk may hold a late event for any
+    episode, and a principal has at most one alert per 10 days of its history.
+    """
     terms = {(e.as_organization, e.account_id, e.user_name) for e in events}
     missing = terms - progress.alerts.keys()
     if not missing:
         return
-    window = rule.HISTORY_WINDOW
-    earliest = min(e.timestamp for e in events) - window
-    latest = max(e.timestamp for e in events) + window
     match = Q()
     for organization, account, user in missing:
         match |= Q(as_organization=organization, account_id=account, user_name=user)
-    nearby = Alert.objects.filter(match, original_time__gte=earliest, original_time__lte=latest)
-    for alert in nearby:
+    for alert in Alert.objects.filter(match).order_by("original_time"):
         progress.alerts[(alert.as_organization, alert.account_id, alert.user_name)].append(alert)
     for key in missing:
-        progress.alerts[key].sort(key=lambda a: a.original_time)
+        progress.alerts.setdefault(key, [])
 
 
 def _episode(alerts: list[Alert], moment: datetime, *, new: bool) -> Alert | None:

@@ -8,7 +8,7 @@ detector's history probe) must agree: both compile the pattern to one regex.
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -88,7 +88,9 @@ def snapshot(exclusion: Exclusion) -> dict[str, Any]:
     data = model_to_dict(
         exclusion, fields=[*CONDITIONS, "reason", "expires_at", "enabled", "created_by"]
     )
-    data["expires_at"] = exclusion.expires_at.isoformat() if exclusion.expires_at else None
+    # In UTC, so that one instant written with another offset is no change.
+    expires_at = exclusion.expires_at
+    data["expires_at"] = expires_at.astimezone(UTC).isoformat() if expires_at else None
     return data
 
 
