@@ -1,0 +1,155 @@
+"""Benchmark: one detector run over a fresh batch, with small and large history behind it.
+
+    .venv/bin/python bench/detect.py [--history 5000000] [--batch 10000]
+
+For each history size (10,000 and --history) it builds a fresh PostgreSQL
+database, loads that many events of 10 days' history with SQL (800 principals,
+40 networks, most of them direct Lambda invocations), appends a batch of new
+events from the same principals — 50 of them from networks new to their
+principal — moves the detector's cursor past the history, and times one run.
+The run's cost should follow the batch, not the history: the ratio of the two
+times is the figure to watch (target at most 1.5, and under 2 s per run).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = "postgres://postgres@127.0.0.1:5432"
+DATABASE = "asnwatch_bench_detect"
+
+# One statement builds both the history and the batch; %(offset)s shifts ids.
+EVENTS_SQL = """
+INSERT INTO ingest_event (
+    event_id, timestamp, ingested, provider, action, outcome, account_id, region,
+    user_name, user_id, identity_type, identity_arn, access_key_id, invoked_by,
+    session_issuer_arn, source_address, source_ip, as_number, as_organization, geo,
+    user_agent, request_parameters, error_code, error_message, event_category, raw,
+    log_object_id
+)
+SELECT
+    %(prefix)s || g,
+    %(start)s::timestamptz + (g::float / %(count)s) * %(span)s::interval,
+    now(),
+    CASE WHEN g %% 5 = 0 THEN 'sts.amazonaws.com' ELSE 'lambda.amazonaws.com' END,
+    CASE WHEN g %% 5 = 0 THEN 'GetCallerIdentity' ELSE 'Invoke' END,
+    'success',
+    '1111' || lpad(((g / 7) %% 4)::text, 8, '0'),
+    'eu-west-1',
+    'user-' || ((g / 7) %% 200),
+    'AIDA' || ((g / 7) %% 200),
+    'IAMUser',
+    'arn:aws:iam::111100000000:user/user-' || ((g / 7) %% 200),
+    'AKIA' || lpad(((g / 7) %% 200)::text, 16, '0'),
+    NULL, NULL,
+    '198.51.' || (g %% 40) || '.10',
+    ('198.51.' || (g %% 40) || '.10')::inet,
+    64500 + ((g / 7) %% 200) %% 10,
+    CASE WHEN (g / 7) %% 200 %% 10 = 0 THEN 'AMAZON-02'
+         ELSE 'Office Network ' || (((g / 7) %% 200) %% 10) END,
+    NULL,
+    'aws-cli/2.15.0',
+    '{"functionName": "billing-export"}'::jsonb,
+    NULL, NULL, 'Data', '{}'::jsonb, NULL
+FROM generate_series(1, %(count)s) AS g
+"""
+
+NEW_NETWORKS_SQL = """
+UPDATE ingest_event SET as_organization = 'Fresh VPS ' || id, as_number = 65000 + id %% 100
+WHERE id IN (
+    SELECT id FROM ingest_event WHERE event_id LIKE 'batch-%%' AND provider = 'lambda.amazonaws.com'
+    AND as_organization <> 'AMAZON-02' ORDER BY id LIMIT %(new)s
+)
+"""
+
+
+def psql(database: str, sql: str) -> None:
+    subprocess.run(
+        ["psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", database, "-c", sql],
+        check=True,
+    )
+
+
+def prepare(history: int, batch: int) -> str:
+    psql("postgres", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+    psql("postgres", f"CREATE DATABASE {DATABASE}")
+    url = f"{SERVER}/{DATABASE}"
+    env = {**os.environ, "DATABASE_URL": url}
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        started = time.monotonic()
+        connection.execute(
+            EVENTS_SQL,
+            {"prefix": "h-", "start": "2026-11-01T00:00:00Z", "span": "10 days", "count": history},
+        )
+        connection.execute(
+            EVENTS_SQL,
+            {"prefix": "batch-", "start": "2026-11-11T00:00:00Z", "span": "1 hour", "count": batch},
+        )
+        connection.execute(NEW_NETWORKS_SQL, {"new": 50})
+        connection.execute("VACUUM ANALYZE ingest_event")
+        (last_history,) = connection.execute(
+            "SELECT max(id) FROM ingest_event WHERE event_id LIKE 'h-%%'"
+        ).fetchone()
+        connection.execute(
+            "INSERT INTO triage_detectorstate (id, cursor, updated_at) VALUES (1, %s, now())",
+            [last_history],
+        )
+        print(f"  loaded {history:,} history + {batch:,} batch events in "
+              f"{time.monotonic() - started:.1f} s")  # fmt: skip
+    return url
+
+
+def measure() -> None:
+    """In a child process: time one detector run against DATABASE_URL."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from triage.detector import detect
+
+    started = time.perf_counter()
+    run = detect()
+    elapsed = time.perf_counter() - started
+    print(f"{elapsed:.3f} {run.events_evaluated} {run.candidates} {run.alerts_created}")
+
+
+def timed_run(url: str) -> tuple[float, str]:
+    env = {**os.environ, "DATABASE_URL": url, "DETECTION_BASELINE_START": "2026-10-01T00:00:00Z"}
+    result = subprocess.run(
+        [sys.executable, __file__, "--measure"],
+        cwd=ROOT, env=env, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    seconds, evaluated, candidates, alerts = result.stdout.split()
+    return float(seconds), f"{evaluated} evaluated, {candidates} candidates, {alerts} alerts"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--history", type=int, default=5_000_000)
+    parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        measure()
+        return
+    times = {}
+    for history in (10_000, args.history):
+        print(f"history {history:,}:")
+        url = prepare(history, args.batch)
+        times[history], what = timed_run(url)
+        print(f"  one run over {args.batch:,} new events: {times[history]:.3f} s ({what})")
+    psql("postgres", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+    ratio = times[args.history] / times[10_000]
+    print(f"ratio {args.history:,} / 10,000 history: {ratio:.2f} (target at most 1.5)")
+
+
+if __name__ == "__main__":
+    main()
