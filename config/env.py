@@ -57,20 +57,29 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def parse_instant(value: str) -> datetime:
+    """An ISO 8601 instant; a date or a time without offset is taken as UTC.
+
+    Raises ValueError naming the value. Shared by settings, commands and imports
+    so that every place accepts the same spellings.
+    """
+    try:
+        moment = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is not an ISO 8601 date or time (e.g. 2026-01-31T00:00:00Z)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def env_datetime(name: str) -> datetime | None:
-    """An ISO 8601 instant; a date or a time without offset is taken as UTC."""
     value = _raw(name)
     if value is None:
         return None
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ImproperlyConfigured(
-            f"{name}={value!r} is not an ISO 8601 date or time (e.g. 2026-01-31T00:00:00Z)"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+        return parse_instant(value)
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name}: {error}") from None
 
 
 def env_file(name: str) -> Path | None:

@@ -15,8 +15,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 from django.forms.models import model_to_dict
-from django.utils import timezone
 
+from config.env import parse_instant
 from triage.models import Exclusion, ExclusionChange
 
 CONDITIONS = ("as_number", "as_organization", "account_id", "user_name")
@@ -223,7 +223,6 @@ def _instant(value: Any, position: int) -> datetime | None:
     if value in (None, ""):
         return None
     try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise ValidationError(f"item {position}: expires_at {value!r} is not ISO 8601") from None
-    return moment if moment.tzinfo else timezone.make_aware(moment, timezone.utc)
+        return parse_instant(str(value))
+    except ValueError as error:
+        raise ValidationError(f"item {position}: expires_at {error}") from None

@@ -1,18 +1,14 @@
 """python manage.py demo — write the demo GeoIP databases and CloudTrail logs for `make run`."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from config.env import parse_instant
 from ingest.demo import write_demo
-
-
-def _moment(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Command(BaseCommand):
@@ -28,7 +24,10 @@ class Command(BaseCommand):
         )
         parser.add_argument("--days", type=int, default=14, help="days of logs (default: 14)")
         parser.add_argument(
-            "--now", type=_moment, default=None, help="end of the logs, ISO 8601 (default: now)"
+            "--now",
+            type=parse_instant,
+            default=None,
+            help="end of the logs, ISO 8601 (default: now)",
         )
         parser.add_argument("--seed", type=int, default=7)
         parser.add_argument("--force", action="store_true", help="rewrite existing demo data")

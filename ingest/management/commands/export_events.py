@@ -1,20 +1,21 @@
 """python manage.py export_events [--since ISO] [--until ISO] — stored events as ECS JSON lines."""
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError
 
+from config.env import parse_instant
 from ingest.ecs import ecs_document
 from ingest.models import Event
 
 
 def iso_instant(value: str) -> datetime:
+    """An argparse type for --since/--until style options."""
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"{value!r} is not an ISO 8601 date or time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return parse_instant(value)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
 
 
 class Command(BaseCommand):
