@@ -3,10 +3,20 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from triage.forms import RateLimitedAuthenticationForm
+
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="events"), name="home"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("", RedirectView.as_view(pattern_name="alerts"), name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(authentication_form=RateLimitedAuthenticationForm),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include("triage.urls")),
     path("", include("ingest.urls")),
 ]
+
+# Signed in without a role (or refused an object): a page that says whom to ask.
+handler403 = "triage.views.forbidden"

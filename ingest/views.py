@@ -1,14 +1,18 @@
-"""Stored events, newest first."""
+"""Stored events, newest first; the CloudTrail sources and how their polls went."""
 
+import secrets
 from datetime import datetime
 
-from django.contrib.auth.decorators import login_required
+from django.conf import settings
 from django.db.models import Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from config.roles import TRIAGE_ROLES, triage_required, user_has_role
 from ingest.models import Event
+from ingest.sources import SourceOverview, source_overview
 
 PAGE_SIZE = 50
 
@@ -25,7 +29,7 @@ def _cursor(value: str | None) -> tuple[datetime, int] | None:
 
 
 @require_GET
-@login_required
+@triage_required
 def events(request: HttpRequest) -> HttpResponse:
     # Keyset pagination: constant cost per page however many millions of events are stored.
     rows = Event.objects.order_by("-timestamp", "-id").only(
@@ -44,4 +48,71 @@ def events(request: HttpRequest) -> HttpResponse:
         request,
         "events.html",
         {"events": page, "next_cursor": next_cursor, "first_page": cursor is None},
+    )
+
+
+@require_GET
+@triage_required
+def sources(request: HttpRequest) -> HttpResponse:
+    return render(request, "sources.html", {"sources": source_overview(now=timezone.now())})
+
+
+def _monitoring_token_given(request: HttpRequest) -> bool:
+    expected = settings.MONITORING_TOKEN
+    given = request.headers.get("Authorization", "")
+    return bool(expected) and secrets.compare_digest(given.encode(), f"Bearer {expected}".encode())
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def _source_document(source: SourceOverview) -> dict:
+    state = source.state
+    return {
+        "name": source.name,
+        "kind": source.kind,
+        "ok": source.ok,
+        "status": source.status,
+        "last_poll_started_at": _iso(state and state.last_poll_started_at),
+        "last_poll_finished_at": _iso(state and state.last_poll_finished_at),
+        "last_success_at": _iso(state and state.last_success_at),
+        "last_summary": state.last_summary if state else "",
+        "objects_read": state.objects_read if state else 0,
+        "events_read": state.events_read if state else 0,
+        "objects_failed": state.objects_failed if state else 0,
+        "newest_event_at": _iso(state and state.newest_event_at),
+        "lag_seconds": int(source.lag.total_seconds()) if source.lag is not None else None,
+        "backfill": source.backfill,
+        "polling_until": _iso(source.leased_until),
+        "problems": [
+            {
+                "kind": problem.kind,
+                "subject": problem.subject,
+                "error": problem.error,
+                "first_seen": _iso(problem.first_seen),
+                "last_seen": _iso(problem.last_seen),
+                "count": problem.count,
+            }
+            for problem in source.problems
+        ],
+    }
+
+
+@require_GET
+def sources_status(request: HttpRequest) -> JsonResponse:
+    """For monitoring: 200 when every source is healthy, 503 when one needs attention."""
+    if not (user_has_role(request.user, *TRIAGE_ROLES) or _monitoring_token_given(request)):
+        return JsonResponse(
+            {"error": "sign in, or send Authorization: Bearer <MONITORING_TOKEN>"}, status=401
+        )
+    overview = source_overview(now=timezone.now())
+    ok = all(source.ok for source in overview)
+    return JsonResponse(
+        {
+            "ok": ok,
+            "generated_at": timezone.now().isoformat(),
+            "sources": [_source_document(source) for source in overview],
+        },
+        status=200 if ok else 503,
     )

@@ -1,14 +1,17 @@
-"""Alert workflow services: open → acknowledged → closed, and back to open.
+"""Alert workflow services: open → acknowledged → closed, and back to open; the
+assignee, notes and the investigation-guide checklist.
 
-Every status change writes an immutable AlertStatusChange row before the alert
-changes, in the same transaction.
+Every status change writes an immutable AlertStatusChange row, and every change
+of assignee an AlertAssignment row, before the alert changes, in the same
+transaction.
 """
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from triage.models import Alert, AlertNote, AlertStatusChange
+from triage import rule
+from triage.models import Alert, AlertAssignment, AlertNote, AlertStatusChange, ChecklistStep
 
 TRANSITIONS = {
     Alert.Status.OPEN: {Alert.Status.ACKNOWLEDGED, Alert.Status.CLOSED},
@@ -56,8 +59,21 @@ def alert_reopen(*, alert: Alert, by: AbstractBaseUser | None, comment: str = ""
     return _change_status(alert=alert, by=by, to=Alert.Status.OPEN, comment=comment)
 
 
-def alert_assign(*, alert: Alert, assignee: AbstractBaseUser | None) -> Alert:
-    Alert.objects.filter(pk=alert.pk).update(assignee=assignee)
+def alert_assign(
+    *, alert: Alert, assignee: AbstractBaseUser | None, by: AbstractBaseUser | None = None
+) -> Alert:
+    """Assign (or, with None, unassign) the alert; a change is recorded, a no-op is not."""
+    with transaction.atomic():
+        current = Alert.objects.select_for_update().only("assignee_id").get(pk=alert.pk)
+        to_id = assignee.pk if assignee is not None else None
+        if current.assignee_id != to_id:
+            AlertAssignment.objects.create(
+                alert_id=alert.pk,
+                changed_by=by,
+                from_assignee_id=current.assignee_id,
+                to_assignee=assignee,
+            )
+            Alert.objects.filter(pk=alert.pk).update(assignee=assignee)
     alert.assignee = assignee
     return alert
 
@@ -66,3 +82,57 @@ def alert_add_note(*, alert: Alert, by: AbstractBaseUser | None, text: str) -> A
     if not text.strip():
         raise ValidationError("A note needs text.")
     return AlertNote.objects.create(alert=alert, author=by, text=text.strip())
+
+
+STEP_KEYS = frozenset(step.key for step in rule.TRIAGE_STEPS)
+
+
+def alert_checklist_update(
+    *, alert: Alert, step: str, done: bool, note: str, by: AbstractBaseUser | None
+) -> ChecklistStep:
+    """Tick, untick or annotate one investigation-guide step; records who and when."""
+    if step not in STEP_KEYS:
+        raise ValidationError(f"{step!r} is not a step of the investigation guide.")
+    item, _ = ChecklistStep.objects.update_or_create(
+        alert=alert,
+        step=step,
+        defaults={"done": done, "note": note.strip(), "updated_by": by},
+    )
+    return item
+
+
+BULK_ACTIONS = ("acknowledge", "assign", "close")
+
+
+def alerts_bulk_change(
+    *,
+    alerts: list[Alert],
+    by: AbstractBaseUser | None,
+    action: str,
+    assignee: AbstractBaseUser | None = None,
+    reason: str = "",
+    comment: str = "",
+) -> tuple[int, int]:
+    """Apply one workflow action to many alerts; returns (changed, skipped).
+
+    An alert the action does not apply to (acknowledging a closed alert) is
+    skipped, not an error: the others still change.
+    """
+    if action not in BULK_ACTIONS:
+        raise ValidationError(f"{action!r} is not a bulk action.")
+    if action == "close" and reason not in Alert.CloseReason.values:
+        raise ValidationError("Closing needs a reason.")
+    changed = skipped = 0
+    for alert in alerts:
+        try:
+            if action == "acknowledge":
+                alert_acknowledge(alert=alert, by=by)
+            elif action == "assign":
+                alert_assign(alert=alert, assignee=assignee, by=by)
+            else:
+                alert_close(alert=alert, by=by, reason=reason, comment=comment)
+        except ValidationError:
+            skipped += 1
+        else:
+            changed += 1
+    return changed, skipped

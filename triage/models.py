@@ -100,6 +100,14 @@ class Alert(models.Model):
                 name="alert_terms",
             ),
             models.Index(fields=["status", "-created_at"], name="alert_status_newest"),
+            # The alert list's sort orders (triage.selectors.alert_list): each page is
+            # the next 50 entries of one of these, whatever the filters.
+            models.Index(fields=["-created_at", "-id"], name="alert_newest"),
+            models.Index(fields=["-original_time", "-id"], name="alert_event_time"),
+            models.Index(fields=["-event_count", "-id"], name="alert_most_events"),
+            # The list's principal filters, and the principal page.
+            models.Index(fields=["account_id", "user_name"], name="alert_principal"),
+            models.Index(fields=["user_name"], name="alert_user"),
         ]
 
     def __str__(self) -> str:
@@ -129,6 +137,25 @@ class AlertStatusChange(models.Model):
     to_status = models.CharField(max_length=16)
     reason = models.CharField(max_length=16, blank=True)
     comment = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+
+
+class AlertAssignment(models.Model):
+    """One change of an alert's assignee. Never updated."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="assignments")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+    from_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    to_assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["changed_at", "id"]
@@ -198,3 +225,14 @@ class RunSuppression(models.Model):
     run = models.ForeignKey(DetectionRun, on_delete=models.CASCADE, related_name="suppressions")
     exclusion = models.ForeignKey(Exclusion, on_delete=models.PROTECT, related_name="+")
     events = models.IntegerField()
+
+
+class LoginFailure(models.Model):
+    """A failed sign-in, kept for the rate limit (triage.signin); rows older than the window go."""
+
+    username = models.CharField(max_length=150)
+    address = models.GenericIPAddressField()
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["username", "address", "at"], name="login_failure_recent")]

@@ -87,7 +87,9 @@ def test_it_serves_the_demo_events_after_make_run(tmp_path: Path):
         response = browser.open(urllib.request.Request(f"{base}/login/", data=form))
         page = response.read().decode()
 
-        assert response.url == f"{base}/events/"
+        assert response.url == f"{base}/alerts/"
+        response = browser.open(f"{base}/events/")
+        page = response.read().decode()
         assert "lambda.amazonaws.com" in page
         assert "AMAZON-02" in page or "AMAZON-AES" in page
         assert "Content-Security-Policy" in response.headers

@@ -1,0 +1,196 @@
+"""An analyst's day in Chromium: sign in, filter, open an alert, work the checklist, close it.
+
+Debian's /usr/bin/chromium drives the live server (Playwright never downloads a
+browser). The alert page is photographed under test-output/ for review.
+"""
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.helpers import PROJECT_ROOT
+from tests.triage import ui
+from triage.models import Alert, ChecklistStep
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the
+# test makes between browser steps are ordinary blocking calls.
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+OUTPUT = PROJECT_ROOT / "test-output"
+
+
+@pytest.fixture(scope="session")
+def geoip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ui.write_geoip(tmp_path_factory.mktemp("geoip-ui"))
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test does)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def story(settings) -> ui.Story:
+    return ui.stories(settings)
+
+
+@pytest.fixture
+def people(story) -> ui.People:
+    return ui.people()
+
+
+def page_for(browser: Browser, *, javascript: bool = True) -> tuple[Page, list[str]]:
+    """A fresh browser context; the list collects CSP violations and script errors."""
+    context = browser.new_context(
+        viewport={"width": 1440, "height": 900}, java_script_enabled=javascript
+    )
+    page = context.new_page()
+    problems: list[str] = []
+
+    def console(message) -> None:
+        if message.type == "error":
+            problems.append(f"{message.text} at {message.location['url']}")
+
+    page.on("console", console)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on("dialog", lambda dialog: problems.append(f"a dialog opened: {dialog.message}"))
+    return page, problems
+
+
+def sign_in(page: Page, base: str, username: str = "ana") -> None:
+    page.goto(f"{base}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", ui.PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/alerts/")
+
+
+def test_it_triages_an_alert_from_the_list_to_closed(live_server, browser, story, people):
+    base = live_server.url
+    page, problems = page_for(browser)
+    sign_in(page, base)
+
+    expect(page.locator("table.alerts tbody tr")).to_have_count(2)
+    page.fill("#id_q", "alice")
+    page.press("#id_q", "Enter")
+    expect(page.locator("table.alerts tbody tr")).to_have_count(1)
+    assert "q=alice" in page.url  # the filter is in the address bar, shareable
+
+    page.click(f"a[href='/alerts/{story.alice.pk}/']")
+    page.wait_for_url(f"{base}/alerts/{story.alice.pk}/")
+    expect(page.locator("h1")).to_contain_text("Evil VPS Ltd")
+    expect(page.locator("#step-network svg.timeline")).to_be_visible()
+
+    page.check("#step-check-network input[name=done]")
+    expect(page.locator("#step-check-network .saved")).to_be_visible()
+    expect(page.locator("#checklist-progress")).to_have_text("1 of 4 done")
+    page.fill("#note-credential", "AKIA key used from a VPS in Amsterdam")
+    page.check("#step-check-credential input[name=done]")
+    expect(page.locator("#checklist-progress")).to_have_text("2 of 4 done")
+
+    page.click("#alert-workflow button:text('Assign to me')")
+    expect(page.locator("#alert-workflow dl.state")).to_contain_text("ana")
+    page.click("#alert-workflow button:text('Acknowledge')")
+    expect(page.locator("#alert-workflow dl.state")).to_contain_text("Acknowledged")
+
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "alert-page.png"), full_page=True)
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(OUTPUT / "alert-page-top.png"))
+    page.locator("#step-network").screenshot(path=str(OUTPUT / "alert-page-network-step.png"))
+
+    page.select_option("#close-reason", "true_positive")
+    page.fill("#close-comment", "Key rotated, user informed")
+    page.click("#alert-workflow button:text('Close alert')")
+    expect(page.locator("#alert-workflow dl.state")).to_contain_text("Closed")
+    expect(page.locator("#alert-workflow ol.history")).to_contain_text("Key rotated")
+
+    page.reload()  # everything above was saved, not only swapped in
+    expect(page.locator("#alert-workflow dl.state")).to_contain_text("True positive")
+    expect(page.locator("#note-credential")).to_have_value("AKIA key used from a VPS in Amsterdam")
+
+    alert = Alert.objects.get(pk=story.alice.pk)
+    assert (alert.status, alert.close_reason, alert.assignee) == (
+        "closed",
+        "true_positive",
+        people.analyst,
+    )
+    ticked = ChecklistStep.objects.filter(alert=alert, done=True).values_list("step", flat=True)
+    assert set(ticked) == {"network", "credential"}
+    assert problems == [], problems
+
+    page.goto(f"{base}/alerts/")
+    page.screenshot(path=str(OUTPUT / "alert-list.png"), full_page=True)
+
+
+def test_it_shows_hostile_fields_as_text_and_runs_nothing(live_server, browser, story, people):
+    base = live_server.url
+    page, problems = page_for(browser)
+    sign_in(page, base)
+
+    page.goto(f"{base}/alerts/{story.role.pk}/")
+    expect(page.locator("h1")).to_contain_text(ui.HOSTILE_ORG)
+    expect(page.locator("#step-request")).to_contain_text(ui.HOSTILE_UA)
+    expect(page.locator("#step-request")).to_contain_text(ui.HOSTILE_FUNCTION)
+    assert page.locator("svg[onload], img[onerror], script:not([src])").count() == 0
+    page.screenshot(path=str(OUTPUT / "alert-page-hostile.png"), full_page=True)
+
+    page.click(".alert-head .facts a:text('Hosting')")  # the network page, by its hostile name
+    expect(page.locator("h1")).to_have_text(ui.HOSTILE_ORG)
+    expect(page.locator("main")).to_contain_text("billing-fn-role")
+    page.screenshot(path=str(OUTPUT / "network-page.png"), full_page=True)
+    page.click("main table a:text('billing-fn-role')")
+    expect(page.locator("h1")).to_contain_text("billing-fn-role")
+    page.screenshot(path=str(OUTPUT / "principal-page.png"), full_page=True)
+
+    page.goto(f"{base}/alerts/?status=")
+    expect(page.locator("table.alerts")).to_contain_text(ui.HOSTILE_ORG)
+    assert problems == [], problems  # no dialog opened, no CSP violation reported
+
+
+def test_it_works_with_javascript_off(live_server, browser, story, people):
+    base = live_server.url
+    page, _ = page_for(browser, javascript=False)
+    sign_in(page, base)
+
+    page.select_option("#id_range", "24h")
+    page.fill("#id_principal", "billing-fn-role")
+    page.click("form.filters button[type=submit]")
+    assert re.search(r"principal=billing-fn-role", page.url)
+    expect(page.locator("table.alerts tbody tr")).to_have_count(1)
+
+    page.check(f"input[name=alerts][value='{story.role.pk}']")
+    page.click("form.bulk button[value=acknowledge]")
+    expect(page.locator(".messages")).to_contain_text("Acknowledged 1 alert")
+
+    page.goto(f"{base}/alerts/{story.role.pk}/")
+    page.check("#step-check-activity input[name=done]")
+    page.click("#step-check-activity button[type=submit]")
+    expect(page.locator(".messages")).to_contain_text("saved")
+    expect(page.locator("#step-check-activity input[name=done]")).to_be_checked()
+    page.select_option("#close-reason", "false_positive")
+    page.click("button:text('Close alert')")
+    expect(page.locator("#alert-workflow dl.state")).to_contain_text("Closed")
+    assert Alert.objects.get(pk=story.role.pk).close_reason == "false_positive"

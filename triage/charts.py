@@ -1,0 +1,115 @@
+"""Small charts drawn on the server as SVG: they need no JavaScript and pass the CSP.
+
+Every text in a chart (organisation names above all) comes from the ASN
+database or CloudTrail and is escaped here; numbers are formatted by Python.
+Colours are presentation attributes, which the CSP's style-src does not cover.
+"""
+
+import math
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from triage.selectors import NetworkUse
+
+WIDTH = 760
+LABEL_WIDTH = 250
+RIGHT_PAD = 14
+AXIS_HEIGHT = 34
+ROW_HEIGHT = 20
+MAX_ROWS = 12
+LABEL_CHARS = 30
+
+COLOURS = {"alert": "#c4320a", "aws": "#8a94a6", "other": "#1f5fbf"}
+
+
+def _label(network: NetworkUse) -> str:
+    organisation = network.as_organization or "no organisation"
+    text = f"AS{network.as_number} {organisation}"
+    return text if len(text) <= LABEL_CHARS else text[: LABEL_CHARS - 1] + "…"
+
+
+def _kind(network: NetworkUse) -> str:
+    if network.is_alert_network:
+        return "alert"
+    return "aws" if network.is_aws else "other"
+
+
+def network_timeline_svg(
+    *,
+    networks: Sequence[NetworkUse],
+    start: date,
+    end: date,
+    marker: datetime | None = None,
+    title: str = "Networks used per day",
+) -> SafeString:
+    """One row per network, one cell per day with events; the alert's network in red.
+
+    A cell's opacity grows with the log of that day's events, so one event
+    still shows and a busy day does not drown the rest.
+    """
+    rows = list(networks)[:MAX_ROWS]
+    if not rows or end < start:
+        return mark_safe("")
+    days = (end - start).days + 1
+    cell = (WIDTH - LABEL_WIDTH - RIGHT_PAD) / days
+    height = AXIS_HEIGHT + ROW_HEIGHT * len(rows) + 6
+    busiest = max((count for row in rows for count in row.days.values()), default=1)
+    scale = math.log(busiest + 1)
+
+    parts = [
+        f'<svg class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
+        f'width="{WIDTH}" height="{height}" role="img" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+    ]
+    # Weekly grid lines and dates.
+    for offset in range(0, days, 7):
+        x = LABEL_WIDTH + offset * cell
+        day = start + timedelta(days=offset)
+        parts.append(
+            f'<line x1="{x:.1f}" y1="4" x2="{x:.1f}" y2="{height - 4}" '
+            'stroke="#dfe3ea" stroke-width="1"/>'
+            f'<text x="{x + 3:.1f}" y="13" font-size="11" fill="#5b6575">{day:%b %d}</text>'
+        )
+    for index, network in enumerate(rows):
+        y = AXIS_HEIGHT + index * ROW_HEIGHT
+        kind = _kind(network)
+        if index % 2 == 0:
+            parts.append(
+                f'<rect x="0" y="{y}" width="{WIDTH}" height="{ROW_HEIGHT}" fill="#f5f7fa"/>'
+            )
+        weight = ' font-weight="700"' if kind == "alert" else ""
+        full = f"AS{network.as_number} {network.as_organization or 'no organisation'}"
+        parts.append(
+            f'<text x="{LABEL_WIDTH - 8}" y="{y + 14}" font-size="11.5" text-anchor="end" '
+            f'fill="{COLOURS[kind] if kind == "alert" else "#1d2430"}"{weight}>'
+            f"<title>{escape(full)}</title>{escape(_label(network))}</text>"
+        )
+        for day, count in sorted(network.days.items()):
+            if not start <= day <= end or count <= 0:
+                continue
+            x = LABEL_WIDTH + (day - start).days * cell
+            opacity = 0.3 + 0.7 * (math.log(count + 1) / scale if scale else 1)
+            parts.append(
+                f'<rect x="{x + 0.5:.1f}" y="{y + 4}" width="{max(cell - 1, 1):.1f}" '
+                f'height="{ROW_HEIGHT - 8}" rx="2" fill="{COLOURS[kind]}" '
+                f'fill-opacity="{opacity:.2f}"><title>{escape(full)} · {day:%Y-%m-%d}: '
+                f"{count:,} event{'s' if count != 1 else ''}</title></rect>"
+            )
+    if marker is not None:
+        marker_day = marker.astimezone(UTC).date()
+        if start <= marker_day <= end:
+            seconds = (marker.astimezone(UTC) - datetime.combine(marker_day, time(), UTC)).seconds
+            x = LABEL_WIDTH + ((marker_day - start).days + seconds / 86400) * cell
+            # The label sits under the dates, left of the line when the line is at the far right.
+            anchor, offset = ("end", -3) if x > WIDTH - 60 else ("start", 3)
+            parts.append(
+                f'<line x1="{x:.1f}" y1="{AXIS_HEIGHT - 12}" x2="{x:.1f}" y2="{height - 2}" '
+                f'stroke="{COLOURS["alert"]}" stroke-width="1.5" stroke-dasharray="3 2"/>'
+                f'<text x="{x + offset:.1f}" y="{AXIS_HEIGHT - 4}" font-size="10.5" '
+                f'font-weight="700" text-anchor="{anchor}" fill="{COLOURS["alert"]}">alert</text>'
+            )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped

@@ -1,0 +1,242 @@
+"""Forms of the triage pages: the list's filters, the workflow actions, and sign-in.
+
+Sign-in is rate-limited here: after LOGIN_FAILURE_LIMIT failures for one user
+name from one address within LOGIN_FAILURE_WINDOW_MINUTES, further attempts
+are refused without checking the password. Failures are rows in the database,
+so every gunicorn worker sees the same count.
+"""
+
+from datetime import UTC, datetime, time, timedelta
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from triage.models import Alert, LoginFailure
+from triage.selectors import DEFAULT_SORT, AlertFilters
+
+STATUS_CHOICES = [("", "Any status"), *Alert.Status.choices]
+SEVERITY_CHOICES = [
+    ("", "Any severity"),
+    ("low", "Low"),
+    ("medium", "Medium"),
+    ("high", "High"),
+    ("critical", "Critical"),
+]
+RANGES = {
+    "1h": timedelta(hours=1),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+RANGE_CHOICES = [
+    ("", "Any time"),
+    ("1h", "Last hour"),
+    ("24h", "Last 24 hours"),
+    ("7d", "Last 7 days"),
+    ("30d", "Last 30 days"),
+]
+SORT_CHOICES = [
+    ("-created", "Newest detected"),
+    ("created", "Oldest detected"),
+    ("-time", "Newest event time"),
+    ("time", "Oldest event time"),
+    ("-events", "Most events"),
+]
+CLOSE_REASON_CHOICES = [("", "Choose a reason…"), *Alert.CloseReason.choices]
+
+
+class AlertFilterForm(forms.Form):
+    """The list's filters; every field is optional and the status defaults to open."""
+
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
+    severity = forms.ChoiceField(choices=SEVERITY_CHOICES, required=False)
+    range = forms.ChoiceField(choices=RANGE_CHOICES, required=False, label="Time")
+    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
+    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+    account = forms.CharField(required=False, max_length=64, label="Account")
+    principal = forms.CharField(required=False, max_length=256, label="Principal (user.name)")
+    org = forms.CharField(required=False, max_length=256, label="AS organisation")
+    assignee = forms.ChoiceField(required=False)
+    q = forms.CharField(required=False, max_length=200, label="Search")
+    sort = forms.ChoiceField(choices=SORT_CHOICES, required=False)
+
+    def __init__(self, data, *, users, **kwargs):
+        # A missing status means the default (open); an empty one means any status.
+        data = data.copy()
+        if "status" not in data:
+            data["status"] = Alert.Status.OPEN
+        super().__init__(data, **kwargs)
+        self.fields["assignee"].choices = [
+            ("", "Anyone"),
+            ("me", "Me"),
+            ("unassigned", "Unassigned"),
+            *[(str(user.pk), user.username) for user in users],
+        ]
+
+    def filters(self, *, user, now: datetime | None = None) -> AlertFilters:
+        """The filters; invalid fields count as unset (the page says which were ignored)."""
+        data = self.cleaned_data if self.is_valid() else self._valid_part()
+        now = now or timezone.now()
+        since = until = None
+        if data.get("range") in RANGES:
+            since = now - RANGES[data["range"]]
+        if data.get("since"):
+            since = max(filter(None, [since, datetime.combine(data["since"], time(), UTC)]))
+        if data.get("until"):
+            until = datetime.combine(data["until"] + timedelta(days=1), time(), UTC)
+        assignee = data.get("assignee") or ""
+        return AlertFilters(
+            status=data.get("status", Alert.Status.OPEN) or "",
+            severity=data.get("severity") or "",
+            since=since,
+            until=until,
+            account_id=(data.get("account") or "").strip(),
+            user_name=(data.get("principal") or "").strip(),
+            organization=(data.get("org") or "").strip(),
+            assignee_id=user.pk
+            if assignee == "me"
+            else int(assignee)
+            if assignee.isdigit()
+            else None,
+            unassigned=assignee == "unassigned",
+            text=(data.get("q") or "").strip(),
+            sort=data.get("sort") or DEFAULT_SORT,
+        )
+
+    def chosen(self) -> dict[str, str]:
+        """The values as submitted, to show the filters as the user set them."""
+        return {name: str(self.data.get(name, "")) for name in self.fields}
+
+    def _valid_part(self) -> dict:
+        return {name: value for name, value in self.cleaned_data.items() if name not in self.errors}
+
+
+class AlertIdsField(forms.Field):
+    """The ids of the checked alerts (checkboxes sharing one name)."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {"required": "Select at least one alert.", "invalid": "Bad alert id."}
+
+    def to_python(self, value) -> list[int]:
+        if not value:
+            return []
+        if not all(str(item).isdigit() for item in value):
+            raise ValidationError(self.error_messages["invalid"], code="invalid")
+        return sorted({int(item) for item in value})
+
+    def validate(self, value) -> None:
+        if self.required and not value:
+            raise ValidationError(self.error_messages["required"], code="required")
+
+
+def _int_or_none(value: str) -> int | None:
+    return int(value) if value.isdigit() else None
+
+
+class BulkActionForm(forms.Form):
+    action = forms.ChoiceField(
+        choices=[("acknowledge", "Acknowledge"), ("assign", "Assign"), ("close", "Close")]
+    )
+    alerts = AlertIdsField()
+    assignee = forms.ChoiceField(required=False)
+    reason = forms.ChoiceField(choices=CLOSE_REASON_CHOICES, required=False)
+    comment = forms.CharField(required=False, max_length=2000, widget=forms.Textarea)
+
+    def __init__(self, data=None, *, users, **kwargs):
+        super().__init__(data, **kwargs)
+        self.users = {str(user.pk): user for user in users}
+        self.fields["assignee"].choices = [
+            ("", "Nobody"),
+            *[(pk, user.username) for pk, user in self.users.items()],
+        ]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") == "close" and not data.get("reason"):
+            raise ValidationError("Closing needs a reason.")
+        data["assignee_user"] = self.users.get(data.get("assignee") or "")
+        return data
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ChoiceField(required=False)
+
+    def __init__(self, data=None, *, users, **kwargs):
+        super().__init__(data, **kwargs)
+        self.users = {str(user.pk): user for user in users}
+        self.fields["assignee"].choices = [
+            ("", "Nobody"),
+            *[(pk, user.username) for pk, user in self.users.items()],
+        ]
+
+    def chosen_user(self):
+        return self.users.get(self.cleaned_data.get("assignee") or "")
+
+
+class CloseForm(forms.Form):
+    reason = forms.ChoiceField(
+        choices=CLOSE_REASON_CHOICES, error_messages={"required": "Choose a reason to close."}
+    )
+    comment = forms.CharField(required=False, max_length=2000, widget=forms.Textarea({"rows": 2}))
+
+
+class CommentForm(forms.Form):
+    comment = forms.CharField(required=False, max_length=2000, widget=forms.Textarea({"rows": 2}))
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(
+        max_length=10000,
+        widget=forms.Textarea({"rows": 3}),
+        error_messages={"required": "A note needs text."},
+    )
+
+
+class ChecklistStepForm(forms.Form):
+    done = forms.BooleanField(required=False)
+    note = forms.CharField(required=False, max_length=4000, widget=forms.Textarea({"rows": 2}))
+
+
+# ---------------------------------------------------------------- sign-in
+
+
+def _client_address(request) -> str:
+    # REMOTE_ADDR: behind a proxy, the proxy must be the one rate-limited per client
+    # address; trusting X-Forwarded-For here would let anyone pick a fresh address.
+    return (request.META.get("REMOTE_ADDR") or "0.0.0.0") if request else "0.0.0.0"  # noqa: S104
+
+
+class RateLimitedAuthenticationForm(AuthenticationForm):
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "rate_limited": (
+            "Too many failed sign-ins for this user name from your address. "
+            "Wait %(minutes)d minutes and try again, or ask an admin to reset your password."
+        ),
+    }
+
+    def clean(self):
+        username = (self.cleaned_data.get("username") or "").strip().lower()[:150]
+        address = _client_address(self.request)
+        window = timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES)
+        now = timezone.now()
+        recent = LoginFailure.objects.filter(
+            username=username, address=address, at__gte=now - window
+        )
+        if recent.count() >= settings.LOGIN_FAILURE_LIMIT:
+            raise ValidationError(
+                self.error_messages["rate_limited"],
+                code="rate_limited",
+                params={"minutes": settings.LOGIN_FAILURE_WINDOW_MINUTES},
+            )
+        try:
+            cleaned = super().clean()
+        except ValidationError:
+            LoginFailure.objects.filter(at__lt=now - window).delete()
+            LoginFailure.objects.create(username=username, address=address, at=now)
+            raise
+        recent.delete()
+        return cleaned

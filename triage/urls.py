@@ -1,0 +1,22 @@
+from django.urls import path
+
+from triage import views
+
+urlpatterns = [
+    path("alerts/", views.alert_list, name="alerts"),
+    path("alerts/bulk/", views.alert_bulk, name="alert_bulk"),
+    path("alerts/<int:alert_id>/", views.alert_detail, name="alert"),
+    path("alerts/<int:alert_id>/acknowledge/", views.alert_acknowledge, name="alert_acknowledge"),
+    path("alerts/<int:alert_id>/assign/", views.alert_assign, name="alert_assign"),
+    path("alerts/<int:alert_id>/close/", views.alert_close, name="alert_close"),
+    path("alerts/<int:alert_id>/reopen/", views.alert_reopen, name="alert_reopen"),
+    path("alerts/<int:alert_id>/notes/", views.alert_note, name="alert_note"),
+    path(
+        "alerts/<int:alert_id>/checklist/<slug:step>/",
+        views.alert_checklist_step,
+        name="alert_checklist_step",
+    ),
+    # Principals and networks are named by attacker-chosen text: query parameters, encoded.
+    path("principals/", views.principal, name="principal"),
+    path("networks/", views.network, name="network"),
+]

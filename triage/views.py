@@ -1,0 +1,407 @@
+"""The analyst's pages: the alert list, one alert with its investigation guide,
+principals and networks, and the workflow actions.
+
+Views stay thin: selectors read, triage.alerts writes. Every action is a POST;
+an htmx request gets back the fragment it swaps, any other request a redirect,
+so every page also works with JavaScript off.
+"""
+
+from datetime import datetime, timedelta
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.cache import patch_vary_headers
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from config.roles import TRIAGE_ROLES, triage_required, user_has_role
+from triage import alerts as services
+from triage import rule, selectors
+from triage.charts import network_timeline_svg
+from triage.forms import (
+    AlertFilterForm,
+    AssignForm,
+    BulkActionForm,
+    ChecklistStepForm,
+    CloseForm,
+    CommentForm,
+    NoteForm,
+)
+from triage.models import Alert
+from triage.remediation import remediation_commands
+
+NEW_FOR = timedelta(hours=1)
+# A list view this long after the previous one starts a new visit (for "new" alerts).
+VISIT_GAP = timedelta(minutes=30)
+SESSION_WRITE_EVERY = timedelta(minutes=5)
+
+
+def _get_alert_for_user(request: HttpRequest, alert_id: int) -> Alert:
+    """The alert, if this user may triage it; every alert view starts here."""
+    if not user_has_role(request.user, *TRIAGE_ROLES):
+        raise PermissionDenied("no role")
+    try:
+        return selectors.alert_for_page(alert_id=alert_id)
+    except Alert.DoesNotExist:
+        raise Http404("No such alert") from None
+
+
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "triage/forbidden.html", status=403)
+
+
+# ---------------------------------------------------------------- the list
+
+
+def _new_since(request: HttpRequest, now: datetime) -> datetime:
+    """Alerts created after this are new: the last hour, or since the previous visit."""
+    session = request.session
+    last_view = _parse(session.get("alerts_last_view"))
+    visit_start = _parse(session.get("alerts_visit_new_since"))
+    if last_view is None or now - last_view > VISIT_GAP:
+        visit_start = last_view
+        session["alerts_visit_new_since"] = last_view.isoformat() if last_view else None
+    # Written at most every few minutes: a session write is a database commit.
+    if last_view is None or now - last_view > SESSION_WRITE_EVERY:
+        session["alerts_last_view"] = now.isoformat()
+    return min(filter(None, [visit_start, now - NEW_FOR]))
+
+
+def _parse(value: str | None) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@require_GET
+@triage_required
+def alert_list(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    users = selectors.assignable_users()
+    form = AlertFilterForm(request.GET, users=users)
+    filters = form.filters(user=request.user, now=now)
+    page = selectors.alert_list(filters=filters, after=request.GET.get("after"))
+    counts = selectors.alert_status_counts(filters=filters)
+    new_since = _new_since(request, now)
+    for alert in page.alerts:
+        alert.is_new = alert.status == Alert.Status.OPEN and alert.created_at > new_since
+    context = {
+        "form": form,
+        "chosen": form.chosen(),
+        "filters": filters,
+        "page": page,
+        "tabs": [(value, label, counts[value]) for value, label in Alert.Status.choices],
+        "total": selectors.status_total(counts),
+        "close_reasons": Alert.CloseReason.choices,
+        "users": users,
+        "first_page": not request.GET.get("after"),
+    }
+    if request.htmx and request.htmx.target == "alert-results":
+        response = render(request, "triage/alert_results.html", context)
+    else:
+        context["banners"] = selectors.status_banners(now=now)
+        context["rule_name"] = rule.NAME
+        response = render(request, "triage/alert_list.html", context)
+    # The same URL answers a fragment to htmx and a page otherwise: caches must tell them apart.
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def _back_to_list(request: HttpRequest) -> HttpResponse:
+    target = request.POST.get("next", "")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect("alerts")
+
+
+@require_POST
+@triage_required
+def alert_bulk(request: HttpRequest) -> HttpResponse:
+    form = BulkActionForm(request.POST, users=selectors.assignable_users())
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return _back_to_list(request)
+    data = form.cleaned_data
+    chosen = list(Alert.objects.filter(pk__in=data["alerts"]).order_by("pk"))
+    changed, skipped = services.alerts_bulk_change(
+        alerts=chosen,
+        by=request.user,
+        action=data["action"],
+        assignee=data["assignee_user"],
+        reason=data.get("reason") or "",
+        comment=data.get("comment") or "",
+    )
+    verb = {"acknowledge": "Acknowledged", "assign": "Assigned", "close": "Closed"}[data["action"]]
+    text = f"{verb} {changed} alert{'s' if changed != 1 else ''}."
+    if skipped:
+        text += f" {skipped} could not change (already in that state)."
+    messages.success(request, text)
+    return _back_to_list(request)
+
+
+# ---------------------------------------------------------------- one alert
+
+
+def _workflow_context(alert: Alert, **extra) -> dict:
+    """The workflow panel: state, actions, history (the page and its htmx fragment)."""
+    return {
+        "alert": alert,
+        "users": selectors.assignable_users(),
+        "close_form": extra.pop("close_form", None) or CloseForm(),
+        "history": selectors.alert_history(alert=alert),
+        "can_acknowledge": alert.status == Alert.Status.OPEN,
+        "can_close": alert.status != Alert.Status.CLOSED,
+        "can_reopen": alert.status != Alert.Status.OPEN,
+        **extra,
+    }
+
+
+@require_GET
+@triage_required
+def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
+    alert = _get_alert_for_user(request, alert_id)
+    event = alert.event
+    now = timezone.now()
+    since = alert.original_time - timedelta(days=selectors.NETWORK_HISTORY_DAYS)
+    # The chart runs from 30 days before the alert to today, or 30 days after it for an old one.
+    chart_end = min(now, alert.original_time + timedelta(days=selectors.NETWORK_HISTORY_DAYS))
+    networks = selectors.principal_network_history(
+        account_id=alert.account_id,
+        user_name=alert.user_name,
+        since=since,
+        until=chart_end,
+        alert_organization=alert.as_organization,
+    )
+    function = selectors.event_function_name(event)
+    checklist = selectors.alert_checklist(alert=alert)
+    context = _workflow_context(
+        alert,
+        rule=rule,
+        event=event,
+        highlighted=selectors.highlighted_fields(event=event),
+        networks=networks,
+        chart=network_timeline_svg(
+            networks=networks,
+            start=since.date(),
+            end=chart_end.date(),
+            marker=alert.original_time,
+            title=f"Networks used by {alert.user_name} per day",
+        ),
+        function=function,
+        function_name=selectors.function_display_name(function),
+        invocations=selectors.function_invocations(
+            account_id=alert.account_id,
+            user_name=alert.user_name,
+            function_name=function,
+            before=alert.original_time,
+            since=since,
+            alert_organization=alert.as_organization,
+        ),
+        credential=selectors.credential_networks(
+            access_key_id=event.access_key_id,
+            account_id=alert.account_id,
+            user_name=alert.user_name,
+            alert_organization=alert.as_organization,
+        ),
+        activity=selectors.correlated_activity(
+            account_id=alert.account_id,
+            user_name=alert.user_name,
+            organization=alert.as_organization,
+        ),
+        steps=[(step, checklist.get(step.key)) for step in rule.TRIAGE_STEPS],
+        steps_done=sum(1 for item in checklist.values() if item.done),
+        commands=remediation_commands(event=event, function=function, now=now),
+        raw=selectors.raw_record(event=event),
+    )
+    return render(request, "triage/alert_detail.html", context)
+
+
+def _after_change(request: HttpRequest, alert: Alert, text: str, **extra) -> HttpResponse:
+    """htmx: the workflow panel (and the history, out of band); otherwise back to the page."""
+    if request.htmx:
+        alert = selectors.alert_for_page(alert_id=alert.pk)
+        context = _workflow_context(alert, notice=text, **extra)
+        return render(request, "triage/alert_workflow.html", context)
+    if extra.get("error"):
+        messages.error(request, extra["error"])
+    else:
+        messages.success(request, text)
+    return redirect("alert", alert_id=alert.pk)
+
+
+def _error(
+    request: HttpRequest, alert: Alert, error: ValidationError | str, **forms
+) -> HttpResponse:
+    text = error if isinstance(error, str) else " ".join(error.messages)
+    return _after_change(request, alert, "", error=text, **forms)
+
+
+@require_POST
+@triage_required
+def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
+    alert = _get_alert_for_user(request, alert_id)
+    try:
+        services.alert_acknowledge(alert=alert, by=request.user)
+    except ValidationError as error:
+        return _error(request, alert, error)
+    return _after_change(request, alert, "Alert acknowledged.")
+
+
+@require_POST
+@triage_required
+def alert_assign(request: HttpRequest, alert_id: int) -> HttpResponse:
+    alert = _get_alert_for_user(request, alert_id)
+    data = request.POST.copy()
+    if data.get("assignee") == "me":
+        data["assignee"] = str(request.user.pk)
+    form = AssignForm(data, users=selectors.assignable_users())
+    if not form.is_valid():
+        return _error(request, alert, "Choose someone who can triage alerts.")
+    assignee = form.chosen_user()
+    services.alert_assign(alert=alert, assignee=assignee, by=request.user)
+    who = assignee.get_username() if assignee else "nobody"
+    return _after_change(request, alert, f"Assigned to {who}.")
+
+
+@require_POST
+@triage_required
+def alert_close(request: HttpRequest, alert_id: int) -> HttpResponse:
+    alert = _get_alert_for_user(request, alert_id)
+    form = CloseForm(request.POST)
+    if not form.is_valid():
+        return _error(request, alert, "Choose a reason to close the alert.", close_form=form)
+    try:
+        services.alert_close(
+            alert=alert,
+            by=request.user,
+            reason=form.cleaned_data["reason"],
+            comment=form.cleaned_data["comment"],
+        )
+    except ValidationError as error:
+        return _error(request, alert, error)
+    return _after_change(request, alert, "Alert closed.")
+
+
+@require_POST
+@triage_required
+def alert_reopen(request: HttpRequest, alert_id: int) -> HttpResponse:
+    alert = _get_alert_for_user(request, alert_id)
+    form = CommentForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    try:
+        services.alert_reopen(alert=alert, by=request.user, comment=comment)
+    except ValidationError as error:
+        return _error(request, alert, error)
+    return _after_change(request, alert, "Alert reopened.")
+
+
+@require_POST
+@triage_required
+def alert_note(request: HttpRequest, alert_id: int) -> HttpResponse:
+    alert = _get_alert_for_user(request, alert_id)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _error(request, alert, "A note needs text.")
+    services.alert_add_note(alert=alert, by=request.user, text=form.cleaned_data["text"])
+    return _after_change(request, alert, "Note added.")
+
+
+@require_POST
+@triage_required
+def alert_checklist_step(request: HttpRequest, alert_id: int, step: str) -> HttpResponse:
+    alert = _get_alert_for_user(request, alert_id)
+    guide = {item.key: item for item in rule.TRIAGE_STEPS}
+    if step not in guide:
+        raise Http404("No such step")
+    form = ChecklistStepForm(request.POST)
+    form.is_valid()  # both fields are optional: a missing box is an untick
+    item = services.alert_checklist_update(
+        alert=alert,
+        step=step,
+        done=form.cleaned_data.get("done", False),
+        note=form.cleaned_data.get("note", ""),
+        by=request.user,
+    )
+    if request.htmx:
+        checklist = selectors.alert_checklist(alert=alert)
+        return render(
+            request,
+            "triage/step_check.html",
+            {
+                "alert": alert,
+                "step": guide[step],
+                "item": checklist.get(step, item),
+                "steps_done": sum(1 for entry in checklist.values() if entry.done),
+                "steps_total": len(guide),
+                "oob_progress": True,
+                "saved": True,
+            },
+        )
+    messages.success(request, f"Step “{guide[step].title}” saved.")
+    return redirect(reverse("alert", args=[alert.pk]) + f"#step-{step}")
+
+
+# ---------------------------------------------------------------- principals and networks
+
+
+def _window_end(networks: list[selectors.NetworkUse]) -> datetime:
+    return max((n.last_seen for n in networks), default=timezone.now())
+
+
+@require_GET
+@triage_required
+def principal(request: HttpRequest) -> HttpResponse:
+    account_id = request.GET.get("account", "")
+    user_name = request.GET.get("user", "")
+    if not account_id or not user_name:
+        raise Http404("Name a principal: ?account=…&user=…")
+    networks = selectors.principal_network_history(account_id=account_id, user_name=user_name)
+    end = _window_end(networks)
+    start = end - timedelta(days=selectors.NETWORK_HISTORY_DAYS - 1)
+    context = {
+        "account_id": account_id,
+        "user_name": user_name,
+        "identity": selectors.principal_identity(account_id=account_id, user_name=user_name),
+        "networks": networks,
+        "chart": network_timeline_svg(
+            networks=[n for n in networks if n.last_seen >= start],
+            start=start.date(),
+            end=end.date(),
+            title=f"Networks used by {user_name} per day",
+        ),
+        "alerts": selectors.principal_alerts(account_id=account_id, user_name=user_name),
+        "events": selectors.principal_recent_events(account_id=account_id, user_name=user_name),
+    }
+    return render(request, "triage/principal.html", context)
+
+
+@require_GET
+@triage_required
+def network(request: HttpRequest) -> HttpResponse:
+    organization = request.GET.get("org")
+    asn = request.GET.get("asn", "")
+    as_number = int(asn) if asn.isdigit() else None
+    if organization is None and as_number is None:
+        raise Http404("Name a network: ?org=… or ?asn=…")
+    principals = selectors.network_principals(organization=organization, as_number=as_number)
+    context = {
+        "organization": organization,
+        "as_number": as_number,
+        "as_numbers": sorted({p.as_number for p in principals}),
+        "principals": principals,
+        "alerts": selectors.network_alerts(organization=organization, as_number=as_number),
+        "events": selectors.network_recent_events(
+            organization=organization, as_number=as_number, principals=principals
+        ),
+        "is_aws": (organization or "").startswith(selectors.AWS_ORGANIZATION_PREFIXES),
+    }
+    return render(request, "triage/network.html", context)
