@@ -23,6 +23,9 @@ $(VENV)/.installed: requirements.txt
 
 install: $(VENV)/.installed
 
+# The web app, a worker and the scheduler, stopped together by Ctrl-C (or when one of
+# them exits). Tasks pass through files under var/broker: no Redis needed.
+CELERY := $(VENV)/bin/celery -A config
 run: install
 ifdef DEMO
 	env -u GEOIP_ASN_DB -u GEOIP_CITY_DB $(PY) manage.py demo --target $(DEMO)
@@ -30,14 +33,23 @@ endif
 	$(PY) manage.py migrate --no-input --verbosity 0
 ifdef DEMO
 	$(PY) manage.py ingest_files $(DEMO)/logs
+	$(PY) manage.py detect
 endif
 	$(PY) manage.py ensure_login admin
-	@echo "asnwatch: http://127.0.0.1:$(PORT)/"
-	SECURE_COOKIES=$${SECURE_COOKIES:-false} $(VENV)/bin/gunicorn config.wsgi \
-		--bind 127.0.0.1:$(PORT) --workers 2 --access-logfile - --error-logfile -
+	@echo "asnwatch: http://127.0.0.1:$(PORT)/ (web, worker and scheduler; Ctrl-C stops them)"
+	@export SECURE_COOKIES=$${SECURE_COOKIES:-false}; \
+	trap 'kill $$(jobs -p) 2>/dev/null; wait' EXIT; \
+	$(CELERY) worker --concurrency 1 --loglevel INFO \
+		--without-gossip --without-mingle --without-heartbeat & \
+	$(CELERY) beat --loglevel INFO & \
+	$(VENV)/bin/gunicorn config.wsgi \
+		--bind 127.0.0.1:$(PORT) --workers 2 --access-logfile - --error-logfile - & \
+	wait -n
 
 # The suite runs on PostgreSQL; pytest-django creates and drops test_<name>.
+# The browser tests drive Debian's Chromium (Playwright never downloads one).
 test: install
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/asnwatch} $(VENV)/bin/pytest
 
 lint: install

@@ -1,7 +1,7 @@
 """asnwatch settings. Every value comes from the environment (DESIGN.md section 4).
 
-The embedded default needs nothing: SQLite under var/, an in-process task
-queue, a secret key generated once into var/. A bad value stops start-up with
+The embedded default needs nothing: SQLite under var/, a task queue in files
+under var/, a secret key generated once into var/. A bad value stops start-up with
 a message naming the variable.
 """
 
@@ -106,8 +106,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "events"
+LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# Sign-in attempts refused after this many failures per user name and address (triage/forms.py).
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_FAILURE_WINDOW_MINUTES = env_int("LOGIN_FAILURE_WINDOW_MINUTES", 15, minimum=1)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -159,8 +162,36 @@ EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30, minimum=HISTORY_WINDO
 # Weekly review.
 REVIEW_RECIPIENTS = env_list("REVIEW_RECIPIENTS")
 
-# Tasks. The embedded default runs without a broker server.
-CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "memory://")
+# Live CloudTrail polling (README, "Live CloudTrail").
+CLOUDTRAIL_S3_WINDOW_DAYS = env_int("CLOUDTRAIL_S3_WINDOW_DAYS", 2, minimum=1)
+CLOUDTRAIL_SQS_WAIT_SECONDS = env_int("CLOUDTRAIL_SQS_WAIT_SECONDS", 20, minimum=0)
+CLOUDTRAIL_SQS_VISIBILITY_TIMEOUT = env_int("CLOUDTRAIL_SQS_VISIBILITY_TIMEOUT", 300, minimum=2)
+CLOUDTRAIL_SQS_MAX_RECEIVES = env_int("CLOUDTRAIL_SQS_MAX_RECEIVES", 5, minimum=1)
+# botocore's standard retry mode: throttling, 5xx and connection errors, with backoff.
+AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 5, minimum=1)
+# A monitoring system reads /sources.json with "Authorization: Bearer <token>".
+MONITORING_TOKEN = env_str("MONITORING_TOKEN")
+
+# Tasks (config/celery.py). The embedded default needs no broker server: the
+# worker and the scheduler exchange messages through files under var/broker.
+# Production uses Redis (README, "Production").
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
+if CELERY_BROKER_URL == "filesystem://":
+    _broker_dir = VAR_DIR / "broker"
+    for _folder in ("queue", "control"):
+        (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "control_folder": str(_broker_dir / "control"),
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 LOGGING = {
     "version": 1,

@@ -75,7 +75,13 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["-timestamp", "-id"], name="event_newest_first"),
             models.Index(fields=["account_id", "user_name", "-timestamp"], name="event_principal"),
-            models.Index(fields=["access_key_id"], name="event_access_key"),
+            # Where a credential was used, per AS number, newest and oldest first, read
+            # from the index alone (triage.selectors.credential_networks): a long-lived
+            # key can have tens of thousands of events.
+            models.Index(
+                fields=["access_key_id", "as_number", "timestamp", "as_organization"],
+                name="event_access_key_network",
+            ),
             # Direct Lambda invocations by principal and network: the detector's
             # "was this network used in the prior 10 days" probe is one index
             # lookup per evaluated event, however long the history behind it.
@@ -130,3 +136,68 @@ class PrincipalNetworkDay(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["network", "day"], name="principal_network_day_once")
         ]
+
+
+class SourceState(models.Model):
+    """What polling one configured CloudTrail source has done (the Sources page).
+
+    The row is also the source's lease: a poll claims it with a conditional
+    UPDATE and renews it as it goes, so two workers never poll the same bucket
+    or folder at once; a worker that dies lets go when the lease expires (at
+    once, to a poll on the same machine).
+    """
+
+    class Kind(models.TextChoices):
+        S3 = "s3", "S3 bucket"
+        SQS = "sqs", "SQS queue"
+        INBOX = "inbox", "Inbox folder"
+
+    name = models.CharField(max_length=500, unique=True, help_text="s3://bucket/prefix, queue URL")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    last_poll_started_at = models.DateTimeField(null=True)
+    last_poll_finished_at = models.DateTimeField(null=True)
+    last_success_at = models.DateTimeField(
+        null=True, help_text="the end of the last poll that could read the source"
+    )
+    last_summary = models.TextField(blank=True)
+    objects_read = models.BigIntegerField(default=0)
+    events_read = models.BigIntegerField(default=0, help_text="new events stored")
+    objects_failed = models.BigIntegerField(default=0, help_text="corrupt objects, not retried")
+    newest_event_at = models.DateTimeField(null=True)
+    # S3 only: the first poll reads day folders from backfill_from on; the
+    # next poll starts again at the first day folder not yet read completely.
+    backfill_from = models.DateField(null=True)
+    backfill_next_day = models.DateField(null=True)
+    lease_holder = models.CharField(max_length=200, blank=True)
+    lease_expires_at = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SourceProblem(models.Model):
+    """Something a poll could not do, and the object or message it concerns.
+
+    A problem is removed when it is resolved: the object is read, the message
+    deleted, the source readable again. Corrupt objects stay on record.
+    """
+
+    class Kind(models.TextChoices):
+        SOURCE = "source", "source unreadable"
+        OBJECT = "object", "object left for the next poll"
+        CORRUPT = "corrupt", "corrupt object, not retried"
+        MESSAGE = "message", "message not processed"
+
+    source = models.ForeignKey(SourceState, on_delete=models.CASCADE, related_name="problems")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    subject = models.TextField(help_text="the object key, message or listing it concerns")
+    error = models.TextField()
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    count = models.IntegerField(default=1)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source", "subject"], name="source_problem_once")
+        ]
+        indexes = [models.Index(fields=["source", "-last_seen"], name="source_problem_newest")]

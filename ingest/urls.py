@@ -4,4 +4,6 @@ from ingest import views
 
 urlpatterns = [
     path("events/", views.events, name="events"),
+    path("sources/", views.sources, name="sources"),
+    path("sources.json", views.sources_status, name="sources_status"),
 ]

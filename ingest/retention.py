@@ -1,0 +1,68 @@
+"""Deleting events older than EVENT_RETENTION_DAYS, in batches.
+
+An event that another record points at — an alert's triggering event or an
+event of its episode — is kept whatever its age: the alert is the evidence.
+Those relations belong to other apps, so they are found from the model's
+relations rather than named here (ingest does not import triage). The
+principal-network history and the record of log objects read stay: they are
+what stops an old file from being read, and counted, again.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
+from django.utils import timezone
+
+from ingest.models import Event
+
+BATCH_EVENTS = 5000
+
+
+@dataclass
+class RetentionReport:
+    cutoff: datetime
+    deleted: int = 0
+    kept: int = 0  # older than the cutoff, but referenced
+
+
+def _referenced() -> list[Exists]:
+    """For each relation pointing at Event: 'some row refers to this event'."""
+    checks = []
+    relations = [
+        field
+        for field in Event._meta.get_fields(include_hidden=True)  # related_name="+" too
+        if field.is_relation and field.auto_created and not field.concrete
+    ]
+    for relation in relations:
+        rows = relation.related_model._default_manager.filter(
+            **{relation.field.name: OuterRef("pk")}
+        )
+        checks.append(Exists(rows))
+    return checks
+
+
+def expired_events(cutoff: datetime) -> QuerySet[Event]:
+    rows = Event.objects.filter(timestamp__lt=cutoff)
+    for check in _referenced():
+        rows = rows.filter(~check)
+    return rows
+
+
+def delete_old_events(*, now: datetime | None = None, batch: int = BATCH_EVENTS) -> RetentionReport:
+    """Delete events older than the retention period; each batch commits on its own."""
+    days = max(settings.EVENT_RETENTION_DAYS, settings.HISTORY_WINDOW.days)
+    report = RetentionReport(cutoff=(now or timezone.now()) - timedelta(days=days))
+    while True:
+        with transaction.atomic():
+            ids = list(
+                expired_events(report.cutoff).order_by("id").values_list("id", flat=True)[:batch]
+            )
+            if not ids:
+                break
+            Event.objects.filter(pk__in=ids).delete()
+            report.deleted += len(ids)
+    report.kept = Event.objects.filter(timestamp__lt=report.cutoff).count()
+    return report
