@@ -5,6 +5,7 @@ turns a stored Event into the nested document Elastic's AWS integration would
 index. The table below is the one place where columns meet ECS names.
 """
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -90,6 +91,13 @@ def ip_or_none(address: str | None) -> str | None:
     """The address in canonical form when it is an IPv4/IPv6 address, else None."""
     if not address:
         return None
+    return _canonical_ip(address)
+
+
+# A log file's records come from a few addresses over and over; parsing one
+# costs microseconds, a cache hit next to nothing.
+@functools.lru_cache(maxsize=65536)
+def _canonical_ip(address: str) -> str | None:
     # An IPv6 zone (fe80::1%eth0) names an interface on the caller's host, not a network.
     try:
         return str(ipaddress.ip_address(address.strip().partition("%")[0]))

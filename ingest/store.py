@@ -5,12 +5,16 @@ crash never leaves half a file behind and a file is never marked read without
 its events. The same eventID is stored once, whichever file brings it.
 """
 
+import functools
 import hashlib
+import ipaddress
+import json
+import operator
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ingest.ecs import BadRecord, normalise
@@ -135,10 +139,19 @@ def _record_log_object(
     return log_object
 
 
-# Insertion bypasses the ORM's per-object work: a multi-row INSERT … ON
-# CONFLICT DO NOTHING RETURNING tells exactly which events were new, on both
-# PostgreSQL and SQLite, at a fraction of bulk_create's cost per row.
+# Insertion bypasses the ORM's per-object work. On PostgreSQL a batch's new
+# events go in with one binary COPY, several times cheaper for the server than
+# INSERT; on SQLite a multi-row INSERT … ON CONFLICT DO NOTHING RETURNING
+# tells exactly which events were new. A refused batch goes in row by row
+# through that INSERT on both.
 _FIELDS = [f for f in Event._meta.concrete_fields if not f.primary_key]
+_ATTNAMES = [f.attname for f in _FIELDS]
+_JSON_ATTNAMES = [f.attname for f in _FIELDS if f.get_internal_type() == "JSONField"]
+_columns_of = operator.itemgetter(*_ATTNAMES)
+
+# One COPY per file for all but the largest files: each statement costs a round
+# trip, and a file's events are written in one transaction anyway.
+COPY_BATCH_ROWS = 5000
 
 
 def _adapter(field_: Any) -> Callable[[Any], Any] | None:
@@ -163,56 +176,127 @@ def insert_events(
     and the others are kept.
     """
     ingested = timezone.now()
-    adapters = [(f.attname, _adapter(f)) for f in _FIELDS]
     seen: set[str] = set()
-    batch: list[tuple[int, dict[str, Any], list[Any]]] = []
-    new_rows: list[dict[str, Any]] = []
-    problems: list[str] = []
-
-    def keep_new(entries: list[tuple[int, dict[str, Any], list[Any]]]) -> None:
-        inserted = _insert([values for _, _, values in entries])
-        new_rows.extend(row for _, row, _ in entries if row["event_id"] in inserted)
-
-    def flush() -> None:
-        try:
-            with transaction.atomic():
-                keep_new(batch)
-        except (DatabaseError, ValueError):
-            for entry in batch:
-                try:
-                    with transaction.atomic():
-                        keep_new([entry])
-                except (DatabaseError, ValueError) as error:
-                    problems.append(
-                        f"{name}: Records[{entry[0]}]: the database refused it: {error}"
-                    )
-        batch.clear()
-
+    entries: list[tuple[int, dict[str, Any]]] = []
     for position, row in rows:
         if row["event_id"] in seen:
             continue
         seen.add(row["event_id"])
         row["ingested"] = ingested
         row["log_object_id"] = log_object_id
-        values = [
-            adapt(row[attname]) if adapt is not None and row[attname] is not None else row[attname]
-            for attname, adapt in adapters
-        ]
-        batch.append((position, row, values))
-        if len(batch) >= BATCH_ROWS:
-            flush()
-    if batch:
-        flush()
+        entries.append((position, row))
+
+    adapters = [(f.attname, _adapter(f)) for f in _FIELDS]
+    copy = connection.vendor == "postgresql"
+    batch_rows = COPY_BATCH_ROWS if copy else BATCH_ROWS
+    new_rows: list[dict[str, Any]] = []
+    problems: list[str] = []
+    for start in range(0, len(entries), batch_rows):
+        batch = entries[start : start + batch_rows]
+        try:
+            with transaction.atomic():
+                if copy:
+                    new_rows.extend(_copy_new([row for _, row in batch]))
+                else:
+                    new_rows.extend(_insert_new([row for _, row in batch], adapters))
+        except (DatabaseError, ValueError):
+            for position, row in batch:
+                try:
+                    with transaction.atomic():
+                        new_rows.extend(_insert_new([row], adapters))
+                except (DatabaseError, ValueError) as error:
+                    problems.append(
+                        f"{name}: Records[{position}]: the database refused it: {error}"
+                    )
     return new_rows, problems
 
 
-def _insert(rows: list[list[Any]]) -> set[str]:
+def _insert_new(
+    rows: list[dict[str, Any]], adapters: list[tuple[str, Callable[[Any], Any] | None]]
+) -> list[dict[str, Any]]:
+    values = [
+        adapt(row[attname]) if adapt is not None and row[attname] is not None else row[attname]
+        for row in rows
+        for attname, adapt in adapters
+    ]
     table = connection.ops.quote_name(Event._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in _FIELDS)
     placeholder = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
     # Names come from the model; every value is a parameter.
-    values = ", ".join([placeholder] * len(rows))
-    sql = f"INSERT INTO {table} ({columns}) VALUES {values} ON CONFLICT (event_id) DO NOTHING RETURNING event_id"  # noqa: S608, E501
+    placeholders = ", ".join([placeholder] * len(rows))
+    sql = f"INSERT INTO {table} ({columns}) VALUES {placeholders} ON CONFLICT (event_id) DO NOTHING RETURNING event_id"  # noqa: S608, E501
     with connection.cursor() as cursor:
-        cursor.execute(sql, [value for row in rows for value in row])
-        return {event_id for (event_id,) in cursor.fetchall()}
+        cursor.execute(sql, values)
+        inserted = {event_id for (event_id,) in cursor.fetchall()}
+    return [row for row in rows if row["event_id"] in inserted]
+
+
+# COPY has no ON CONFLICT, but a batch rarely holds an event stored before
+# (a file read again, or an event two files share), and the unique index
+# checks every row anyway: the COPY is tried as is first. Only when it fails
+# are the batch's stored events looked up and left out. The advisory lock held
+# since the transaction began (see _serialise_event_ids) keeps any other
+# writer from storing one in between; a COPY that fails anyway leaves the
+# batch to the row-by-row INSERT.
+def _copy_new(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    try:
+        with transaction.atomic():
+            _copy(rows)
+        return rows
+    except IntegrityError:
+        pass
+    table = connection.ops.quote_name(Event._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT event_id FROM {table} WHERE event_id = ANY(%s)",  # noqa: S608
+            [[row["event_id"] for row in rows]],
+        )
+        stored = {event_id for (event_id,) in cursor.fetchall()}
+    new_rows = [row for row in rows if row["event_id"] not in stored]
+    _copy(new_rows)
+    return new_rows
+
+
+def _copy(rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    table = connection.ops.quote_name(Event._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in _FIELDS)
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+    ):
+        copy.set_types(_copy_types())
+        for row in rows:
+            copy.write_row(_copy_values(row))
+
+
+# Binary COPY sends each value in its column type's binary form. jsonb's is a
+# version byte and the JSON text, so JSON goes as ready-made bytes: COPY
+# carries no types, and bytea's binary form is the bytes as they are.
+@functools.cache
+def _copy_types() -> list[str]:
+    return ["bytea" if f.db_type(connection) == "jsonb" else f.db_type(connection) for f in _FIELDS]
+
+
+_JSON_POSITIONS = [_ATTNAMES.index(attname) for attname in _JSON_ATTNAMES]
+_IP_POSITION = _ATTNAMES.index("source_ip")
+
+
+def _copy_values(row: dict[str, Any]) -> list[Any]:
+    values = list(_columns_of(row))
+    for position in _JSON_POSITIONS:
+        value = values[position]
+        if value is not None:
+            # json.dumps, as Django's JSONField writes: integers of any size
+            # stay exact, and NaN or Infinity fail as they do there.
+            values[position] = b"\x01" + json.dumps(value).encode()
+    if values[_IP_POSITION] is not None:
+        values[_IP_POSITION] = _ip_address(values[_IP_POSITION])
+    return values
+
+
+@functools.lru_cache(maxsize=65536)
+def _ip_address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    return ipaddress.ip_address(ip)
