@@ -85,11 +85,17 @@ class Event(models.Model):
             # Direct Lambda invocations by principal and network: the detector's
             # "was this network used in the prior 10 days" probe is one index
             # lookup per evaluated event, however long the history behind it.
+            # The rule's fixed clauses are the index's condition and the AS
+            # number (the one exclusion condition terms do not fix) is carried
+            # in it, so the probe never needs to visit the table.
             models.Index(
                 fields=["as_organization", "account_id", "user_name", "timestamp"],
                 name="event_direct_lambda_invoke",
+                include=["as_number"],
                 condition=models.Q(
                     provider="lambda.amazonaws.com",
+                    action__startswith="Invoke",
+                    outcome="success",
                     invoked_by__isnull=True,
                     as_organization__isnull=False,
                 ),

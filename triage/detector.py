@@ -146,7 +146,9 @@ def _history_exists(exclusions: list[Matcher]) -> Exists:
     """A non-excluded candidate with the same terms in the 10 days before OuterRef's event."""
     history = Event.objects.filter(
         _candidates_q(),
-        action__regex=f"^{rule.ACTION_PREFIX}",
+        # As the index's condition spells it, so PostgreSQL can use the index
+        # (startswith is case-sensitive there; the Python check is exact everywhere).
+        action__startswith=rule.ACTION_PREFIX,
         as_organization=OuterRef("as_organization"),
         account_id=OuterRef("account_id"),
         user_name=OuterRef("user_name"),
