@@ -231,11 +231,12 @@ JOIN ingest_principalnetwork AS n
 # Alerts on direct invocations from networks outside AWS, spread evenly over the month.
 _ALERTS = """
 INSERT INTO triage_alert (
-    event_id, as_organization, account_id, user_name, as_number, original_time, episode_end,
-    event_count, severity, risk_score, reason, created_at, run_id, status, close_reason,
+    event_id, as_organization, account_id, user_name, as_number, original_time,
+    episode_start,
+    episode_end, event_count, severity, risk_score, reason, created_at, run_id, status, close_reason,
     assignee_id, tags
 )
-SELECT id, as_organization, account_id, user_name, as_number, timestamp,
+SELECT id, as_organization, account_id, user_name, as_number, timestamp, timestamp,
        timestamp + (id % 50) * interval '1 minute',
        1 + (id % 7),
        'medium', 47,

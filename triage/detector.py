@@ -263,6 +263,7 @@ def _open_alert(run: DetectionRun, event: Event, terms: Terms) -> Alert:
         user_name=terms[2],
         as_number=event.as_number,
         original_time=event.timestamp,
+        episode_start=event.timestamp,
         episode_end=event.timestamp,
         severity=rule.SEVERITY,
         risk_score=rule.RISK_SCORE,
@@ -281,6 +282,9 @@ def _open_alert(run: DetectionRun, event: Event, terms: Terms) -> Alert:
 def _join(alert: Alert, event: Event) -> None:
     AlertEvent.objects.create(alert=alert, event=event)
     Alert.objects.filter(pk=alert.pk).update(event_count=F("event_count") + 1)
+    if event.timestamp < alert.episode_start:
+        alert.episode_start = event.timestamp
+        Alert.objects.filter(pk=alert.pk).update(episode_start=event.timestamp)
     if event.timestamp > alert.episode_end:
         alert.episode_end = event.timestamp
         Alert.objects.filter(pk=alert.pk).update(episode_end=event.timestamp)

@@ -42,7 +42,7 @@ def alert_document(alert: Alert) -> dict[str, Any]:
                 for name, value in zip(rule.NEW_TERMS_FIELDS, alert.new_terms, strict=True)
             ],
             "kibana.alert.suppression.docs_count": alert.event_count - 1,
-            "kibana.alert.suppression.start": _iso(alert.original_time),
+            "kibana.alert.suppression.start": _iso(alert.episode_start),
             "kibana.alert.suppression.end": _iso(alert.episode_end),
         }
     )

@@ -79,6 +79,9 @@ class Alert(models.Model):
     user_name = models.TextField()
     as_number = models.BigIntegerField(null=True)
     original_time = models.DateTimeField("kibana.alert.original_time")
+    episode_start = models.DateTimeField(
+        help_text="the earliest event time in the episode (a late event may precede the trigger)"
+    )
     episode_end = models.DateTimeField(help_text="the latest event time in the episode")
     event_count = models.IntegerField(default=1)
     severity = models.CharField(max_length=16)

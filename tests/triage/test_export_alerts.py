@@ -148,14 +148,6 @@ def test_it_refuses_a_since_that_is_not_a_time():
         export_alerts("--since", "yesterday")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "triage/detector.py _join moves only episode_end, and triage/documents.py reports "
-        "suppression.start as original_time: a late event that joins an alert it precedes "
-        "lies outside the start/end the export gives for the episode"
-    ),
-)
 def test_it_spans_the_episode_including_a_late_event_before_the_alert(ingest):
     ingest(principal_invoke(T0, event_id="alerted"))
     run_detect()

@@ -69,6 +69,7 @@ def many_alerts(count: int, *, status: str = "open") -> list[Alert]:
             user_name=event.user_name,
             as_number=64500,
             original_time=event.timestamp,
+            episode_start=event.timestamp,
             episode_end=event.timestamp,
             severity="medium",
             risk_score=47,
