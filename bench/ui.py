@@ -232,9 +232,8 @@ JOIN ingest_principalnetwork AS n
 _ALERTS = """
 INSERT INTO triage_alert (
     event_id, as_organization, account_id, user_name, as_number, original_time,
-    episode_start,
-    episode_end, event_count, severity, risk_score, reason, created_at, run_id, status, close_reason,
-    assignee_id, tags
+    episode_start, episode_end, event_count, severity, risk_score, reason, created_at, run_id,
+    status, close_reason, assignee_id, tags
 )
 SELECT id, as_organization, account_id, user_name, as_number, timestamp, timestamp,
        timestamp + (id % 50) * interval '1 minute',
