@@ -140,10 +140,10 @@ def _record_log_object(
 
 
 # Insertion bypasses the ORM's per-object work. On PostgreSQL a batch's new
-# events go in with one binary COPY, several times cheaper for the server than
-# INSERT; on SQLite a multi-row INSERT … ON CONFLICT DO NOTHING RETURNING
-# tells exactly which events were new. A refused batch goes in row by row
-# through that INSERT on both.
+# events go in with one binary COPY: no statement with thousands of parameters
+# to build on the client and parse on the server. On SQLite a multi-row
+# INSERT … ON CONFLICT DO NOTHING RETURNING tells exactly which events were
+# new. A refused batch goes in row by row through that INSERT on both.
 _FIELDS = [f for f in Event._meta.concrete_fields if not f.primary_key]
 _ATTNAMES = [f.attname for f in _FIELDS]
 _JSON_ATTNAMES = [f.attname for f in _FIELDS if f.get_internal_type() == "JSONField"]
