@@ -102,3 +102,24 @@ def env_dir(name: str) -> Path | None:
     if not path.is_dir():
         raise ImproperlyConfigured(f"{name}={value!r}: no such folder")
     return path
+
+
+def cron_fields(value: str) -> dict[str, str]:
+    """Cron's five fields (minute hour day-of-month month day-of-week) as crontab's keywords."""
+    names = ("minute", "hour", "day_of_month", "month_of_year", "day_of_week")
+    fields = value.split()
+    if len(fields) != len(names):
+        raise ValueError(f"{value!r} is not five cron fields, e.g. '0 8 * * mon'")
+    return dict(zip(names, fields, strict=True))
+
+
+def env_cron(name: str, default: str) -> str:
+    """A cron schedule that Celery's crontab accepts, checked at start-up."""
+    from celery.schedules import crontab  # only settings that name a schedule need Celery
+
+    value = _raw(name) or default
+    try:
+        crontab(**cron_fields(value))
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name}: {error}") from None
+    return value

@@ -14,6 +14,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.env import (
     env_bool,
+    env_cron,
     env_datetime,
     env_dir,
     env_file,
@@ -159,8 +160,24 @@ DETECTION_BASELINE_START = env_datetime("DETECTION_BASELINE_START")
 HISTORY_WINDOW = timedelta(days=10)
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30, minimum=HISTORY_WINDOW.days)
 
-# Weekly review.
+# Weekly review: the digest's schedule (minute hour day-of-month month day-of-week,
+# as cron writes it, in UTC), its recipients, and the address its link points at.
 REVIEW_RECIPIENTS = env_list("REVIEW_RECIPIENTS")
+REVIEW_SCHEDULE = env_cron("REVIEW_SCHEDULE", "0 8 * * mon")
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000")
+
+# E-mail: SMTP when EMAIL_HOST is set, else messages are written to the console.
+EMAIL_HOST = env_str("EMAIL_HOST")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_TIMEOUT = 30
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "asnwatch@localhost")
 
 # Live CloudTrail polling (README, "Live CloudTrail").
 CLOUDTRAIL_S3_WINDOW_DAYS = env_int("CLOUDTRAIL_S3_WINDOW_DAYS", 2, minimum=1)

@@ -19,6 +19,8 @@ from tests.helpers import manage
         ("GEOIP_ASN_DB", "/nonexistent/GeoLite2-ASN.mmdb"),
         ("CLOUDTRAIL_INBOX_DIR", "/nonexistent/inbox"),
         ("SECRET_KEY", "short"),
+        ("REVIEW_SCHEDULE", "mondays at 8"),
+        ("REVIEW_SCHEDULE", "0 25 * * mon"),
     ],
 )
 def test_it_refuses_a_bad_value_naming_the_variable(variable, value, tmp_path):

@@ -11,7 +11,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from triage import rule
-from triage.models import Alert, AlertAssignment, AlertNote, AlertStatusChange, ChecklistStep
+from triage.models import (
+    Alert,
+    AlertAssignment,
+    AlertNote,
+    AlertStatusChange,
+    ChecklistStep,
+    Exclusion,
+)
 
 TRANSITIONS = {
     Alert.Status.OPEN: {Alert.Status.ACKNOWLEDGED, Alert.Status.CLOSED},
@@ -21,7 +28,13 @@ TRANSITIONS = {
 
 
 def _change_status(
-    *, alert: Alert, by: AbstractBaseUser | None, to: str, reason: str = "", comment: str = ""
+    *,
+    alert: Alert,
+    by: AbstractBaseUser | None,
+    to: str,
+    reason: str = "",
+    comment: str = "",
+    exclusion: Exclusion | None = None,
 ) -> Alert:
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
@@ -34,6 +47,7 @@ def _change_status(
             to_status=to,
             reason=reason,
             comment=comment,
+            closed_by_exclusion=exclusion,
         )
         alert.status = to
         alert.close_reason = reason if to == Alert.Status.CLOSED else ""
@@ -46,12 +60,23 @@ def alert_acknowledge(*, alert: Alert, by: AbstractBaseUser | None) -> Alert:
 
 
 def alert_close(
-    *, alert: Alert, by: AbstractBaseUser | None, reason: str, comment: str = ""
+    *,
+    alert: Alert,
+    by: AbstractBaseUser | None,
+    reason: str,
+    comment: str = "",
+    exclusion: Exclusion | None = None,
 ) -> Alert:
+    """Close with a reason; `exclusion` stamps the exclusion that explained a false positive."""
     if reason not in Alert.CloseReason.values:
         raise ValidationError(f"{reason!r} is not a close reason.")
     return _change_status(
-        alert=alert, by=by, to=Alert.Status.CLOSED, reason=reason, comment=comment
+        alert=alert,
+        by=by,
+        to=Alert.Status.CLOSED,
+        reason=reason,
+        comment=comment,
+        exclusion=exclusion,
     )
 
 

@@ -113,3 +113,76 @@ def network_timeline_svg(
             )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped
+
+
+BAR_CHART_HEIGHT = 220
+BAR_LABEL_CHARS = 18
+
+
+def stacked_bars_svg(
+    *,
+    bars: Sequence[tuple[str, dict[str, int]]],
+    series: Sequence[tuple[str, str, str]],
+    title: str,
+) -> SafeString:
+    """Vertical stacked bars, one per label: `series` is (key, legend label, colour).
+
+    Labels may be organisation names: escaped, and shortened (the full text
+    stays in each bar's tooltip).
+    """
+    if not bars:
+        return mark_safe("")
+    top = max((sum(counts.values()) for _, counts in bars), default=0) or 1
+    left, bottom, legend = 36, 40, 36
+    plot_height = BAR_CHART_HEIGHT - bottom - legend
+    slot = (WIDTH - left - RIGHT_PAD) / len(bars)
+    bar = min(slot * 0.6, 60)
+    parts = [
+        f'<svg class="bars" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} '
+        f'{BAR_CHART_HEIGHT}" width="{WIDTH}" height="{BAR_CHART_HEIGHT}" role="img" '
+        f'aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+    ]
+    for step in range(3):
+        value = math.ceil(top * step / 2)
+        y = legend + plot_height - plot_height * value / top
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{WIDTH - RIGHT_PAD}" y2="{y:.1f}" '
+            'stroke="#dfe3ea" stroke-width="1"/>'
+            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10.5" text-anchor="end" '
+            f'fill="#5b6575">{value}</text>'
+        )
+    x = left + 8
+    for _key, label, colour in series:
+        parts.append(
+            f'<rect x="{x}" y="4" width="10" height="10" rx="2" fill="{colour}"/>'
+            f'<text x="{x + 14}" y="13" font-size="11" fill="#1d2430">{escape(label)}</text>'
+        )
+        x += 24 + 7 * len(label)
+    for index, (name, counts) in enumerate(bars):
+        x = left + index * slot + (slot - bar) / 2
+        y = legend + plot_height
+        total = sum(counts.values())
+        for key, label, colour in series:
+            count = counts.get(key, 0)
+            if count <= 0:
+                continue
+            height = plot_height * count / top
+            y -= height
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{height:.1f}" '
+                f'fill="{colour}"><title>{escape(name)}: {count} {escape(label)}</title></rect>'
+            )
+        if total:
+            parts.append(
+                f'<text x="{x + bar / 2:.1f}" y="{y - 4:.1f}" font-size="10.5" '
+                f'text-anchor="middle" fill="#1d2430">{total}</text>'
+            )
+        short = name if len(name) <= BAR_LABEL_CHARS else name[: BAR_LABEL_CHARS - 1] + "…"
+        parts.append(
+            f'<text x="{x + bar / 2:.1f}" y="{legend + plot_height + 16}" font-size="11" '
+            f'text-anchor="middle" fill="#1d2430"><title>{escape(name)}</title>'
+            f"{escape(short)}</text>"
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped

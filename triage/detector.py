@@ -78,6 +78,24 @@ def _candidates_q() -> Q:
     )
 
 
+def candidate_events_q() -> Q:
+    """The whole of is_candidate in SQL, for counts over many events (the impact preview).
+
+    Prefixes are case-sensitive in SQL as in Python (startswith is LIKE, not ILIKE).
+    """
+    excluded_organizations = Q()
+    for prefix in rule.EXCLUDED_ORGANIZATION_PREFIXES:
+        excluded_organizations |= Q(as_organization__startswith=prefix)
+    return (
+        _candidates_q()
+        & Q(action__startswith=rule.ACTION_PREFIX)
+        & ~Q(as_organization="")
+        & ~Q(account_id="")
+        & ~Q(user_name="")
+        & ~excluded_organizations
+    )
+
+
 def learning_until() -> datetime | None:
     """The end of the learning period, or None while nothing is stored."""
     baseline = settings.DETECTION_BASELINE_START

@@ -7,17 +7,35 @@ detector's history probe) must agree: both compile the pattern to one regex.
 """
 
 import re
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.forms.models import model_to_dict
+from django.utils import timezone
 
 from config.env import parse_instant
-from triage.models import Exclusion, ExclusionChange
+from config.roles import ALLOWLIST_ADMIN, user_has_role
+from ingest.models import Event
+from triage.alerts import alert_close
+from triage.models import Alert, Exclusion, ExclusionChange
+
+# Who changes the allowlist: a signed-in user (checked for the allowlist-admin
+# role, named by their user name), or a string naming an operator at the shell
+# (`manage.py exclusions --by`), whom shell access already trusts.
+Author = AbstractBaseUser | str
+
+IMPACT_DAYS = 30
+IMPACT_EXAMPLES = 5
+# An exclusion that matches every candidate of the last 30 days silences the
+# rule rather than tuning it. Below this many candidates "every" proves
+# little (a quiet week, a new install), so a small dataset is not refused.
+BROAD_MIN_CANDIDATES = 10
+DEFAULT_EXPIRY = timedelta(days=90)
 
 CONDITIONS = ("as_number", "as_organization", "account_id", "user_name")
 
@@ -62,25 +80,87 @@ class Matcher:
         return condition
 
 
+def matcher_for(exclusion: Exclusion) -> Matcher:
+    """An exclusion's conditions, compiled; it need not be saved (the impact preview)."""
+    return Matcher(
+        exclusion_id=exclusion.pk or 0,
+        as_number=exclusion.as_number,
+        organization=(
+            re.compile(pattern_regex(exclusion.as_organization), re.IGNORECASE)
+            if exclusion.as_organization
+            else None
+        ),
+        account_id=exclusion.account_id,
+        user_name=exclusion.user_name,
+    )
+
+
 def active_exclusions(*, at: datetime) -> list[Matcher]:
     """The exclusions in force at `at`: enabled and not expired."""
     rows = Exclusion.objects.filter(enabled=True).filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=at)
     )
-    return [
-        Matcher(
-            exclusion_id=row.pk,
-            as_number=row.as_number,
-            organization=(
-                re.compile(pattern_regex(row.as_organization), re.IGNORECASE)
-                if row.as_organization
-                else None
-            ),
-            account_id=row.account_id,
-            user_name=row.user_name,
-        )
-        for row in rows.order_by("id")
-    ]
+    return [matcher_for(row) for row in rows.order_by("id")]
+
+
+def user_can_change_exclusions(user: Any) -> bool:
+    """Allowlist admins and superusers (who hold every role) change the allowlist."""
+    return user_has_role(user, ALLOWLIST_ADMIN)
+
+
+def _author(by: Author) -> str:
+    """The audit name of whoever makes a change; a user without the role is refused."""
+    if isinstance(by, str):
+        if not by.strip():
+            raise ValidationError("A change to the allowlist needs an author.")
+        return by.strip()
+    if not user_can_change_exclusions(by):
+        raise PermissionDenied("Only allowlist admins change exclusions.")
+    return by.get_username()
+
+
+@dataclass
+class Impact:
+    """What an exclusion would match: candidates of the last 30 days, and alerts."""
+
+    events: int
+    candidates: int
+    open_alerts: int
+    closed_alerts: int
+    example_events: list[Event] = field(default_factory=list)
+    example_alerts: list[Alert] = field(default_factory=list)
+
+    @property
+    def matches_everything(self) -> bool:
+        return self.candidates > BROAD_MIN_CANDIDATES and self.events == self.candidates
+
+
+def exclusion_impact(*, exclusion: Exclusion, now: datetime | None = None) -> Impact:
+    """What the exclusion's conditions match, as the detector would see it.
+
+    Events: the rule's candidates (detector.candidate_events_q) of the last 30
+    days; alerts: on their own terms and AS number, which are the event's.
+    """
+    from triage.detector import candidate_events_q  # the detector imports this module
+
+    now = now or timezone.now()
+    condition = matcher_for(exclusion).q()
+    since = now - timedelta(days=IMPACT_DAYS)
+    recent = Event.objects.filter(candidate_events_q(), timestamp__gte=since)
+    counts = recent.aggregate(candidates=Count("id"), events=Count("id", filter=condition))
+    alerts = Alert.objects.filter(condition)
+    by_status = alerts.aggregate(
+        closed=Count("id", filter=Q(status=Alert.Status.CLOSED)),
+        not_closed=Count("id", filter=~Q(status=Alert.Status.CLOSED)),
+    )
+    return Impact(
+        events=counts["events"],
+        candidates=counts["candidates"],
+        open_alerts=by_status["not_closed"],
+        closed_alerts=by_status["closed"],
+        example_events=list(recent.filter(condition).order_by("-timestamp")[:IMPACT_EXAMPLES]),
+        example_alerts=list(alerts.order_by("-created_at", "-id")[:IMPACT_EXAMPLES]),
+    )
 
 
 def snapshot(exclusion: Exclusion) -> dict[str, Any]:
@@ -94,17 +174,47 @@ def snapshot(exclusion: Exclusion) -> dict[str, Any]:
     return data
 
 
-def _validate(exclusion: Exclusion) -> None:
+def _validate(exclusion: Exclusion, *, check_breadth: bool = True) -> None:
     if exclusion.as_number is None and not any(getattr(exclusion, name) for name in CONDITIONS[1:]):
         raise ValidationError("An exclusion needs at least one condition.")
     if not exclusion.reason.strip():
         raise ValidationError("An exclusion needs a reason.")
     exclusion.full_clean(exclude=["created_by"])
+    if check_breadth and exclusion.enabled:
+        refusal = exclusion_refusal(exclusion=exclusion)
+        if refusal:
+            raise ValidationError(refusal)
+
+
+def exclusion_refusal(*, exclusion: Exclusion, impact: Impact | None = None) -> str:
+    """Why the exclusion would blind the rule instead of tuning it, or "" when it would not.
+
+    Two rules, applied to the browser, the CLI and imports alike:
+    - an organisation pattern made only of wildcards matches every network;
+      it is refused whatever else is set (leave the organisation empty instead);
+    - an exclusion whose conditions match every one of the rule's candidates
+      of the last 30 days, when there are more than BROAD_MIN_CANDIDATES of
+      them, matches every network and principal in practice.
+    """
+    pattern = exclusion.as_organization.strip()
+    if pattern and not pattern.replace("*", "").strip():
+        return (
+            f"The organisation pattern “{pattern}” matches every network. Name the "
+            "organisation (a * may stand for part of it), or leave it empty."
+        )
+    impact = impact or exclusion_impact(exclusion=exclusion)
+    if impact.matches_everything:
+        return (
+            f"These conditions match all {impact.candidates} events the rule saw in the last "
+            f"{IMPACT_DAYS} days: the exclusion would switch the rule off. Narrow it to a "
+            "network (AS number or organisation) or a principal."
+        )
+    return ""
 
 
 def exclusion_create(
     *,
-    by: str,
+    by: Author,
     reason: str,
     as_number: int | None = None,
     as_organization: str = "",
@@ -112,6 +222,7 @@ def exclusion_create(
     user_name: str = "",
     expires_at: datetime | None = None,
 ) -> Exclusion:
+    by = _author(by)
     exclusion = Exclusion(
         as_number=as_number,
         as_organization=as_organization.strip(),
@@ -130,8 +241,9 @@ def exclusion_create(
     return exclusion
 
 
-def exclusion_update(*, exclusion: Exclusion, by: str, **changes: Any) -> Exclusion:
+def exclusion_update(*, exclusion: Exclusion, by: Author, **changes: Any) -> Exclusion:
     """Change conditions, reason, expiry or the enabled flag, with an audit row."""
+    by = _author(by)
     unknown = set(changes) - {*CONDITIONS, "reason", "expires_at", "enabled"}
     if unknown:
         raise TypeError(f"not an exclusion field: {', '.join(sorted(unknown))}")
@@ -140,7 +252,12 @@ def exclusion_update(*, exclusion: Exclusion, by: str, **changes: Any) -> Exclus
         before = snapshot(exclusion)
         for name, value in changes.items():
             setattr(exclusion, name, value.strip() if isinstance(value, str) else value)
-        _validate(exclusion)
+        # Breadth is judged when what the exclusion matches could grow: new
+        # conditions, or switching it back on. Disabling is always allowed.
+        widens = any(before[name] != getattr(exclusion, name) for name in CONDITIONS) or (
+            exclusion.enabled and not before["enabled"]
+        )
+        _validate(exclusion, check_breadth=widens)
         after = snapshot(exclusion)
         if after == before:
             return exclusion
@@ -155,8 +272,54 @@ def exclusion_update(*, exclusion: Exclusion, by: str, **changes: Any) -> Exclus
     return exclusion
 
 
-def exclusion_disable(*, exclusion: Exclusion, by: str) -> Exclusion:
+def exclusion_disable(*, exclusion: Exclusion, by: Author) -> Exclusion:
     return exclusion_update(exclusion=exclusion, by=by, enabled=False)
+
+
+def exclusion_enable(*, exclusion: Exclusion, by: Author) -> Exclusion:
+    return exclusion_update(exclusion=exclusion, by=by, enabled=True)
+
+
+def exclusion_create_from_alert(
+    *,
+    by: AbstractBaseUser,
+    alert: Alert,
+    close_alert: bool = False,
+    close_matching: bool = False,
+    comment: str = "",
+    **fields: Any,
+) -> tuple[Exclusion, list[Alert]]:
+    """Add an exclusion and close, as false positives it explains, this alert or every
+    open alert it matches; all or nothing, in one transaction.
+
+    Returns the exclusion and the alerts it closed. Only alerts not closed yet
+    are closed: a closed alert keeps the reason an analyst gave it.
+    """
+    with transaction.atomic():
+        exclusion = exclusion_create(by=by, **fields)
+        targets = Alert.objects.exclude(status=Alert.Status.CLOSED)
+        if close_matching:
+            targets = targets.filter(matcher_for(exclusion).q())
+            if close_alert:
+                targets = targets | Alert.objects.filter(pk=alert.pk).exclude(
+                    status=Alert.Status.CLOSED
+                )
+        elif close_alert:
+            targets = targets.filter(pk=alert.pk)
+        else:
+            targets = targets.none()
+        closed = []
+        for target in targets.order_by("id"):
+            closed.append(
+                alert_close(
+                    alert=target,
+                    by=by,
+                    reason=Alert.CloseReason.FALSE_POSITIVE,
+                    comment=comment or f"Closed by exclusion {exclusion.pk}: {exclusion.reason}",
+                    exclusion=exclusion,
+                )
+            )
+    return exclusion, closed
 
 
 def exclusion_export() -> list[dict[str, Any]]:
@@ -174,7 +337,7 @@ def exclusion_export() -> list[dict[str, Any]]:
     ]
 
 
-def exclusion_import(*, items: list[dict[str, Any]], by: str) -> tuple[int, int, int]:
+def exclusion_import(*, items: list[dict[str, Any]], by: Author) -> tuple[int, int, int]:
     """Create or update exclusions from an export. Idempotent: returns (created, changed, same).
 
     An item with an id that exists updates that exclusion; any other item is

@@ -240,3 +240,70 @@ class RateLimitedAuthenticationForm(AuthenticationForm):
             raise
         recent.delete()
         return cleaned
+
+
+class ExclusionForm(forms.Form):
+    """An exclusion's conditions, reason and expiry.
+
+    The expiry defaults to 90 days ahead; leaving it empty needs the "never
+    expires" box ticked, so an exclusion without end is always a choice.
+    """
+
+    as_number = forms.IntegerField(required=False, min_value=0, label="AS number")
+    as_organization = forms.CharField(
+        required=False,
+        max_length=256,
+        label="AS organisation",
+        help_text="Case-insensitive; * matches any characters.",
+    )
+    account_id = forms.CharField(required=False, max_length=32, label="Account (cloud.account.id)")
+    user_name = forms.CharField(required=False, max_length=256, label="User name (user.name)")
+    reason = forms.CharField(widget=forms.Textarea({"rows": 3}), max_length=2000)
+    expires_on = forms.DateField(
+        required=False,
+        label="Expires on (UTC, at the start of the day)",
+        widget=forms.DateInput({"type": "date"}),
+    )
+    never_expires = forms.BooleanField(required=False, label="Never expires")
+    # What the impact preview showed; saving other conditions previews them first.
+    previewed = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean(self):
+        data = super().clean()
+        conditions = ("as_number", "as_organization", "account_id", "user_name")
+        if not self.errors and all(data.get(name) in (None, "") for name in conditions):
+            raise ValidationError("Set at least one condition.")
+        if data.get("never_expires") and data.get("expires_on"):
+            raise ValidationError("Choose an expiry date or tick “Never expires”, not both.")
+        if not data.get("never_expires") and not data.get("expires_on") and not self.errors:
+            raise ValidationError("Choose an expiry date, or tick “Never expires” to keep it.")
+        return data
+
+    def conditions_key(self) -> str:
+        data = self.cleaned_data
+        return "|".join(
+            str(data.get(name) if data.get(name) is not None else "").strip()
+            for name in ("as_number", "as_organization", "account_id", "user_name")
+        )
+
+    def exclusion_fields(self) -> dict:
+        data = self.cleaned_data
+        expires_on = data.get("expires_on")
+        return {
+            "as_number": data.get("as_number"),
+            "as_organization": data.get("as_organization") or "",
+            "account_id": data.get("account_id") or "",
+            "user_name": data.get("user_name") or "",
+            "reason": data["reason"],
+            "expires_at": datetime.combine(expires_on, time(), UTC) if expires_on else None,
+        }
+
+
+class ExclusionFromAlertForm(ExclusionForm):
+    """Adding an exclusion from an alert: it may also close that alert, or all it matches."""
+
+    alert = forms.IntegerField(widget=forms.HiddenInput)
+    close_alert = forms.BooleanField(required=False, label="Close this alert as a false positive")
+    close_matching = forms.BooleanField(
+        required=False, label="Close every open alert this exclusion matches as a false positive"
+    )

@@ -140,6 +140,10 @@ class AlertStatusChange(models.Model):
     to_status = models.CharField(max_length=16)
     reason = models.CharField(max_length=16, blank=True)
     comment = models.TextField(blank=True)
+    # Set when the alert was closed as a false positive while adding this exclusion.
+    closed_by_exclusion = models.ForeignKey(
+        Exclusion, null=True, blank=True, on_delete=models.PROTECT, related_name="closed_alerts"
+    )
 
     class Meta:
         ordering = ["changed_at", "id"]

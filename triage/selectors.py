@@ -14,8 +14,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import BooleanField, F, Func, Prefetch, Q, QuerySet, Value
+from django.db.models import BooleanField, F, Func, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.fields.json import KT, KeyTextTransform
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from config.roles import ROLES
@@ -29,6 +30,9 @@ from triage.models import (
     AlertStatusChange,
     ChecklistStep,
     DetectionRun,
+    Exclusion,
+    ExclusionChange,
+    RunSuppression,
 )
 
 PAGE_SIZE = 50
@@ -769,3 +773,79 @@ def network_recent_events(
             timestamp__lte=max(p.last_seen for p in principals),
         )
     return list(events.order_by("-timestamp", "-id").only(*_EVENT_LIST_FIELDS)[:limit])
+
+
+# ---------------------------------------------------------------- the allowlist
+
+
+@dataclass
+class ExclusionRow:
+    exclusion: Exclusion
+    state: str  # active, expired, disabled
+    suppressed_7d: int
+    suppressed_30d: int
+
+
+def exclusion_state(exclusion: Exclusion, *, now: datetime) -> str:
+    if not exclusion.enabled:
+        return "disabled"
+    if exclusion.expires_at is not None and exclusion.expires_at <= now:
+        return "expired"
+    return "active"
+
+
+def exclusion_rows(*, now: datetime | None = None) -> list[ExclusionRow]:
+    """Every exclusion, active first, with the events it suppressed in the last 7 and 30 days.
+
+    The suppression counts come from the detector's runs (RunSuppression), by
+    the runs' start: one aggregate query for the whole list.
+    """
+    now = now or timezone.now()
+    week, month = now - timedelta(days=7), now - timedelta(days=30)
+    totals = {
+        row["exclusion_id"]: row
+        for row in RunSuppression.objects.filter(run__started_at__gte=month)
+        .values("exclusion_id")
+        .annotate(
+            month=Sum("events"),
+            week=Coalesce(Sum("events", filter=Q(run__started_at__gte=week)), 0),
+        )
+    }
+    order = {"active": 0, "expired": 1, "disabled": 2}
+    rows = [
+        ExclusionRow(
+            exclusion=exclusion,
+            state=exclusion_state(exclusion, now=now),
+            suppressed_7d=totals.get(exclusion.pk, {}).get("week", 0),
+            suppressed_30d=totals.get(exclusion.pk, {}).get("month", 0),
+        )
+        for exclusion in Exclusion.objects.order_by("-created_at", "-id")
+    ]
+    rows.sort(key=lambda row: order[row.state])
+    return rows
+
+
+@dataclass
+class ExclusionChangeEntry:
+    change: ExclusionChange
+    differences: list[tuple[str, Any, Any]]  # field, before, after
+
+
+AUDITED_FIELDS = (
+    "as_number", "as_organization", "account_id", "user_name", "reason", "expires_at", "enabled",
+)  # fmt: skip
+
+
+def exclusion_history(*, exclusion: Exclusion) -> list[ExclusionChangeEntry]:
+    """Every change of the exclusion, newest first, with what differs before → after."""
+    entries = []
+    for change in exclusion.changes.all():
+        before = change.before or {}
+        after = change.after or {}
+        differences = [
+            (name, before.get(name), after.get(name))
+            for name in AUDITED_FIELDS
+            if change.before is None or before.get(name) != after.get(name)
+        ]
+        entries.append(ExclusionChangeEntry(change=change, differences=differences))
+    return entries

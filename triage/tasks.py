@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from ingest.sources import poll_sources
 from triage.detector import AlreadyRunning, detect
+from triage.review import parse_week, review_digest_send, week_name
 
 logger = logging.getLogger(__name__)
 
@@ -41,3 +42,11 @@ def poll_and_detect() -> str:
     summary = f"{polled or 'no source configured'}; {detection}"
     logger.info("poll_and_detect: %s", summary)
     return summary
+
+
+@shared_task(soft_time_limit=5 * 60, time_limit=6 * 60)
+def send_weekly_review() -> str:
+    """E-mail the last full week's review. Not acks_late: a retry would send it twice."""
+    week_start = parse_week(None)
+    sent = review_digest_send(week_start=week_start)
+    return f"weekly review {week_name(week_start)}: {sent} message(s) sent"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from triage import views
+from triage import allowlist_views, review_views, views
 
 urlpatterns = [
     path("alerts/", views.alert_list, name="alerts"),
@@ -19,4 +19,22 @@ urlpatterns = [
     # Principals and networks are named by attacker-chosen text: query parameters, encoded.
     path("principals/", views.principal, name="principal"),
     path("networks/", views.network, name="network"),
+    path("exclusions/", allowlist_views.exclusion_list, name="exclusions"),
+    path("exclusions/new/", allowlist_views.exclusion_new, name="exclusion_new"),
+    path("exclusions/<int:exclusion_id>/", allowlist_views.exclusion_detail, name="exclusion"),
+    path(
+        "exclusions/<int:exclusion_id>/edit/", allowlist_views.exclusion_edit, name="exclusion_edit"
+    ),
+    path(
+        "exclusions/<int:exclusion_id>/disable/",
+        allowlist_views.exclusion_disable,
+        name="exclusion_disable",
+    ),
+    path(
+        "exclusions/<int:exclusion_id>/enable/",
+        allowlist_views.exclusion_enable,
+        name="exclusion_enable",
+    ),
+    path("review/", review_views.review, name="review"),
+    path("review/alerts.csv", review_views.review_csv, name="review_csv"),
 ]

@@ -22,6 +22,7 @@ from config.roles import TRIAGE_ROLES, triage_required, user_has_role
 from triage import alerts as services
 from triage import rule, selectors
 from triage.charts import network_timeline_svg
+from triage.exclusions import user_can_change_exclusions
 from triage.forms import (
     AlertFilterForm,
     AssignForm,
@@ -221,6 +222,7 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
         steps_done=sum(1 for item in checklist.values() if item.done),
         commands=remediation_commands(event=event, function=function, now=now),
         raw=selectors.raw_record(event=event),
+        can_change_exclusions=user_can_change_exclusions(request.user),
     )
     return render(request, "triage/alert_detail.html", context)
 

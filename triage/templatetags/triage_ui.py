@@ -7,7 +7,7 @@ they avoid Django's slower general-purpose helpers (reverse, date) per call.
 """
 
 import functools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from django import template
@@ -77,3 +77,26 @@ def ago(moment: datetime | None) -> str:
     if seconds < 86400 * 2:
         return f"{int(seconds // 3600)} h ago"
     return f"{int(seconds // 86400)} d ago"
+
+
+@register.filter
+def duration_text(value: timedelta | None) -> str:
+    """3 h 05 min, 2 d 4 h, 45 s: a time to acknowledge or close, as a reader says it."""
+    if value is None:
+        return "—"
+    seconds = int(value.total_seconds())
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    if minutes:
+        return f"{minutes} min"
+    return f"{seconds} s"
+
+
+@register.filter
+def percent(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"

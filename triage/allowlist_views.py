@@ -1,0 +1,229 @@
+"""The allowlist pages: every exclusion with its impact, the editor with its impact
+preview, and adding an exclusion from an alert.
+
+Analysts may look; only allowlist admins (and superusers) change anything, which
+the views check first and the services (triage.exclusions) check again. Saving
+takes two submits: the first shows what the exclusion would match, the second
+saves exactly the conditions that were previewed.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from config.roles import triage_required
+from triage import exclusions as services
+from triage import selectors
+from triage.forms import ExclusionForm, ExclusionFromAlertForm
+from triage.models import Alert, Exclusion
+
+
+def _require_admin(request: HttpRequest) -> None:
+    if not services.user_can_change_exclusions(request.user):
+        raise PermissionDenied("only allowlist admins change exclusions")
+
+
+def _get_exclusion_for_admin(request: HttpRequest, exclusion_id: int) -> Exclusion:
+    """The exclusion, if this user may change it; every changing view starts here."""
+    _require_admin(request)
+    return get_object_or_404(Exclusion, pk=exclusion_id)
+
+
+@require_GET
+@triage_required
+def exclusion_list(request: HttpRequest) -> HttpResponse:
+    context = {
+        "rows": selectors.exclusion_rows(),
+        "can_change": services.user_can_change_exclusions(request.user),
+    }
+    return render(request, "triage/exclusion_list.html", context)
+
+
+@require_GET
+@triage_required
+def exclusion_detail(request: HttpRequest, exclusion_id: int) -> HttpResponse:
+    exclusion = get_object_or_404(Exclusion, pk=exclusion_id)
+    context = {
+        "exclusion": exclusion,
+        "state": selectors.exclusion_state(exclusion, now=timezone.now()),
+        "history": selectors.exclusion_history(exclusion=exclusion),
+        "closed_alerts": exclusion.closed_alerts.select_related("alert").order_by("alert_id"),
+        "can_change": services.user_can_change_exclusions(request.user),
+    }
+    return render(request, "triage/exclusion_detail.html", context)
+
+
+def _source_alert(request: HttpRequest) -> Alert | None:
+    value = (request.POST if request.method == "POST" else request.GET).get("alert", "")
+    if not value:
+        return None
+    if not value.isdigit():
+        raise Http404("No such alert")
+    return get_object_or_404(Alert, pk=int(value))
+
+
+def _initial(request: HttpRequest, alert: Alert | None) -> dict:
+    """Prefilled from an alert (its network, and its principal if asked), or from the
+    review's "propose exclusion" links (?org=…&asn=…&account=…&user=…)."""
+    query = request.GET
+    initial = {
+        "expires_on": (timezone.now() + services.DEFAULT_EXPIRY).date(),
+        "as_organization": query.get("org", ""),
+        "as_number": query.get("asn", "") if query.get("asn", "").isdigit() else None,
+        "account_id": query.get("account", ""),
+        "user_name": query.get("user", ""),
+    }
+    if alert is not None:
+        initial.update(alert=alert.pk, as_organization=alert.as_organization)
+        initial.update(as_number=alert.as_number, close_alert=True)
+        if query.get("principal"):
+            initial.update(account_id=alert.account_id, user_name=alert.user_name)
+    return initial
+
+
+def _editor(
+    request: HttpRequest,
+    form: ExclusionForm,
+    *,
+    candidate: Exclusion | None,
+    exclusion: Exclusion | None = None,
+    alert: Alert | None = None,
+) -> HttpResponse:
+    """The editor; with a candidate, its impact preview and (if it is acceptable) Save."""
+    impact = refusal = None
+    if candidate is not None:
+        impact = services.exclusion_impact(exclusion=candidate)
+        refusal = services.exclusion_refusal(exclusion=candidate, impact=impact)
+    context = {
+        "form": form,
+        "exclusion": exclusion,
+        "alert": alert,
+        "impact": impact,
+        "refusal": refusal,
+        "impact_days": services.IMPACT_DAYS,
+    }
+    return render(request, "triage/exclusion_form.html", context)
+
+
+def _previewed(form: ExclusionForm) -> ExclusionForm:
+    """The same form, remembering that these conditions have now been previewed."""
+    data = form.data.copy()
+    data["previewed"] = form.conditions_key()
+    again = type(form)(data)
+    again.is_valid()
+    for error in form.non_field_errors():  # a refusal at save time stays on the page
+        again.add_error(None, error)
+    return again
+
+
+def _wants_save(request: HttpRequest, form: ExclusionForm) -> bool:
+    return (
+        request.POST.get("action") == "save"
+        and form.cleaned_data["previewed"] == form.conditions_key()
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@triage_required
+def exclusion_new(request: HttpRequest) -> HttpResponse:
+    _require_admin(request)
+    alert = _source_alert(request)
+    form_class = ExclusionFromAlertForm if alert is not None else ExclusionForm
+    if request.method == "GET":
+        return _editor(
+            request, form_class(initial=_initial(request, alert)), candidate=None, alert=alert
+        )
+    form = form_class(request.POST)
+    if not form.is_valid():
+        return _editor(request, form, candidate=None, alert=alert)
+    fields = form.exclusion_fields()
+    if _wants_save(request, form):
+        try:
+            if alert is not None:
+                exclusion, closed = services.exclusion_create_from_alert(
+                    by=request.user,
+                    alert=alert,
+                    close_alert=form.cleaned_data["close_alert"],
+                    close_matching=form.cleaned_data["close_matching"],
+                    **fields,
+                )
+            else:
+                exclusion, closed = services.exclusion_create(by=request.user, **fields), []
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            text = f"Exclusion {exclusion.pk} added."
+            if closed:
+                plural = "s" if len(closed) != 1 else ""
+                text += f" Closed {len(closed)} alert{plural} as false positive."
+            messages.success(request, text)
+            return redirect("exclusion", exclusion_id=exclusion.pk)
+    return _editor(request, _previewed(form), candidate=Exclusion(**fields), alert=alert)
+
+
+def _form_for(exclusion: Exclusion) -> ExclusionForm:
+    expires = exclusion.expires_at
+    return ExclusionForm(
+        initial={
+            "as_number": exclusion.as_number,
+            "as_organization": exclusion.as_organization,
+            "account_id": exclusion.account_id,
+            "user_name": exclusion.user_name,
+            "reason": exclusion.reason,
+            "expires_on": expires.date() if expires else None,
+            "never_expires": expires is None,
+        }
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@triage_required
+def exclusion_edit(request: HttpRequest, exclusion_id: int) -> HttpResponse:
+    exclusion = _get_exclusion_for_admin(request, exclusion_id)
+    if request.method == "GET":
+        return _editor(request, _form_for(exclusion), candidate=None, exclusion=exclusion)
+    form = ExclusionForm(request.POST)
+    if not form.is_valid():
+        return _editor(request, form, candidate=None, exclusion=exclusion)
+    fields = form.exclusion_fields()
+    current = exclusion.expires_at
+    if current is not None and form.cleaned_data["expires_on"] == current.date():
+        # The form shows dates: an unchanged date keeps the exact instant set at the shell.
+        fields["expires_at"] = current
+    if _wants_save(request, form):
+        try:
+            services.exclusion_update(exclusion=exclusion, by=request.user, **fields)
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Exclusion {exclusion.pk} saved.")
+            return redirect("exclusion", exclusion_id=exclusion.pk)
+    candidate = Exclusion(pk=exclusion.pk, enabled=exclusion.enabled, **fields)
+    return _editor(request, _previewed(form), candidate=candidate, exclusion=exclusion)
+
+
+@require_POST
+@triage_required
+def exclusion_disable(request: HttpRequest, exclusion_id: int) -> HttpResponse:
+    exclusion = _get_exclusion_for_admin(request, exclusion_id)
+    services.exclusion_disable(exclusion=exclusion, by=request.user)
+    messages.success(
+        request, f"Exclusion {exclusion.pk} disabled: detection sees its events again."
+    )
+    return redirect("exclusion", exclusion_id=exclusion.pk)
+
+
+@require_POST
+@triage_required
+def exclusion_enable(request: HttpRequest, exclusion_id: int) -> HttpResponse:
+    exclusion = _get_exclusion_for_admin(request, exclusion_id)
+    try:
+        services.exclusion_enable(exclusion=exclusion, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Exclusion {exclusion.pk} enabled again.")
+    return redirect("exclusion", exclusion_id=exclusion.pk)

@@ -1,0 +1,65 @@
+"""The weekly review page and its CSV export; the figures come from triage.review."""
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from config.roles import triage_required
+from triage import review as figures
+from triage.charts import stacked_bars_svg
+from triage.exclusions import user_can_change_exclusions
+from triage.models import Alert
+
+# Close reasons in the order the charts stack them, with colours a reader can tell apart.
+SERIES = [
+    ("true_positive", "True positive", "#b42318"),
+    ("false_positive", "False positive", "#1f5fbf"),
+    ("benign_positive", "Benign positive", "#067647"),
+    ("duplicate", "Duplicate", "#8a94a6"),
+    ("other", "Other", "#b54708"),
+    (figures.OPEN, "Not closed", "#d0d5dd"),
+]
+NETWORK_BARS = 8
+
+
+def _week(request: HttpRequest) -> figures.WeeklyReview:
+    try:
+        week_start = figures.parse_week(request.GET.get("week"))
+    except ValueError as error:
+        raise Http404(str(error)) from None
+    return figures.weekly_review(week_start=week_start)
+
+
+@require_GET
+@triage_required
+def review(request: HttpRequest) -> HttpResponse:
+    week = _week(request)
+    per_day = stacked_bars_svg(
+        bars=[(f"{day:%a %d %b}", counts) for day, counts in week.per_day],
+        series=SERIES,
+        title=f"Alerts detected per day in {week.name}, by close reason",
+    )
+    by_network = stacked_bars_svg(
+        bars=[
+            (group.as_organization, {Alert.CloseReason.FALSE_POSITIVE.value: group.count})
+            for group in week.fp_by_network[:NETWORK_BARS]
+        ],
+        series=[SERIES[1]],
+        title=f"False positives closed in {week.name}, by AS organisation",
+    )
+    context = {
+        "week": week,
+        "per_day_chart": per_day,
+        "network_chart": by_network,
+        "can_change": user_can_change_exclusions(request.user),
+    }
+    return render(request, "triage/review.html", context)
+
+
+@require_GET
+@triage_required
+def review_csv(request: HttpRequest) -> HttpResponse:
+    week = _week(request)
+    response = HttpResponse(figures.review_csv(week), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="asnwatch-alerts-{week.name}.csv"'
+    return response
