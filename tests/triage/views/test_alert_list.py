@@ -16,26 +16,6 @@ from triage.models import Alert, AlertStatusChange, DetectionRun
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="session")
-def geoip_dir(tmp_path_factory):
-    return ui.write_geoip(tmp_path_factory.mktemp("geoip-ui"))
-
-
-@pytest.fixture
-def story(settings) -> ui.Story:
-    return ui.stories(settings)
-
-
-@pytest.fixture
-def people(story) -> ui.People:
-    return ui.people()
-
-
-@pytest.fixture
-def client(people):
-    return ui.client_for(people.analyst)
-
-
 def listed(response) -> list[int]:
     """The alert ids in the list, in order."""
     return [int(pk) for pk in re.findall(r'name="alerts" value="(\d+)"', response.content.decode())]

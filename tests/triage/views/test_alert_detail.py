@@ -20,21 +20,6 @@ from triage.selectors import function_display_name
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="session")
-def geoip_dir(tmp_path_factory):
-    return ui.write_geoip(tmp_path_factory.mktemp("geoip-ui"))
-
-
-@pytest.fixture
-def story(settings) -> ui.Story:
-    return ui.stories(settings)
-
-
-@pytest.fixture
-def client(story):
-    return ui.client_for(ui.people().analyst)
-
-
 def page(client, alert) -> str:
     response = client.get(f"/alerts/{alert.pk}/")
     assert response.status_code == 200

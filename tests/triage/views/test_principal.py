@@ -9,21 +9,6 @@ from tests.triage import ui
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="session")
-def geoip_dir(tmp_path_factory):
-    return ui.write_geoip(tmp_path_factory.mktemp("geoip-ui"))
-
-
-@pytest.fixture
-def story(settings) -> ui.Story:
-    return ui.stories(settings)
-
-
-@pytest.fixture
-def client(story):
-    return ui.client_for(ui.people().analyst)
-
-
 def principal_page(client, user: str, account: str = "111122223333") -> str:
     response = client.get("/principals/?" + urlencode({"account": account, "user": user}))
     assert response.status_code == 200

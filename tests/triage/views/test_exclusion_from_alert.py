@@ -20,21 +20,6 @@ from triage.models import Alert, AlertStatusChange, DetectionRun, Exclusion
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="session")
-def geoip_dir(tmp_path_factory):
-    return ui.write_geoip(tmp_path_factory.mktemp("geoip-ui"))
-
-
-@pytest.fixture
-def story(settings) -> ui.Story:
-    return ui.stories(settings)
-
-
-@pytest.fixture
-def people(story) -> ui.People:
-    return ui.people()
-
-
 def ingest(*records: dict) -> None:
     with tempfile.TemporaryDirectory() as folder:
         run = run_ingest_files(write_log(Path(folder) / "more.json.gz", list(records)))

@@ -12,26 +12,6 @@ from triage.models import Alert, AlertAssignment, AlertNote, AlertStatusChange, 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="session")
-def geoip_dir(tmp_path_factory):
-    return ui.write_geoip(tmp_path_factory.mktemp("geoip-ui"))
-
-
-@pytest.fixture
-def story(settings) -> ui.Story:
-    return ui.stories(settings)
-
-
-@pytest.fixture
-def people(story) -> ui.People:
-    return ui.people()
-
-
-@pytest.fixture
-def client(people):
-    return ui.client_for(people.analyst)
-
-
 def url(alert: Alert, action: str) -> str:
     return f"/alerts/{alert.pk}/{action}/"
 

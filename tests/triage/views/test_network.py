@@ -9,21 +9,6 @@ from tests.triage import ui
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(scope="session")
-def geoip_dir(tmp_path_factory):
-    return ui.write_geoip(tmp_path_factory.mktemp("geoip-ui"))
-
-
-@pytest.fixture
-def story(settings) -> ui.Story:
-    return ui.stories(settings)
-
-
-@pytest.fixture
-def client(story):
-    return ui.client_for(ui.people().analyst)
-
-
 def network_page(client, **query) -> str:
     response = client.get("/networks/?" + urlencode(query))
     assert response.status_code == 200
