@@ -29,7 +29,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -37,6 +36,7 @@ from psycopg import sql
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.scratch import drop_database, recreate_database, stored_events  # noqa: E402
 from ingest.mmdb import AsnEntry, write_asn_database  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/asnwatch_bench_ingest"
@@ -398,24 +398,6 @@ def measure_floor(paths: list[Path]) -> tuple[float, int]:
     return time.perf_counter() - started, records
 
 
-def _on_server(url: str, statement: str) -> None:
-    """Run a DATABASE statement about url's database, from the server's postgres database."""
-    parts = urlsplit(url)
-    name = sql.Identifier(parts.path.lstrip("/"))
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(sql.SQL(statement).format(name))
-
-
-def recreate_database(url: str) -> None:
-    drop_database(url)
-    _on_server(url, "CREATE DATABASE {}")
-
-
-def drop_database(url: str) -> None:
-    _on_server(url, "DROP DATABASE IF EXISTS {} WITH (FORCE)")
-
-
 def run_child(command: list[str], env: dict[str, str]) -> tuple[float, int, int, str, str]:
     """Run a command; returns (seconds, exit status, peak RSS in bytes, stdout, stderr)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
@@ -434,11 +416,6 @@ def run_child(command: list[str], env: dict[str, str]) -> tuple[float, int, int,
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
         )
-
-
-def stored_events(url: str) -> int:
-    with psycopg.connect(url) as connection:
-        return connection.execute("SELECT count(*) FROM ingest_event").fetchone()[0]
 
 
 def measure_database_alone(url: str, folder: Path) -> tuple[float, int]:

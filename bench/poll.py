@@ -32,16 +32,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import boto3
-import psycopg
 from moto.server import ThreadedMotoServer
-from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.scratch import drop_database, recreate_database, stored_events  # noqa: E402
 from ingest.mmdb import AsnEntry, write_asn_database  # noqa: E402
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/asnwatch_bench_poll"
@@ -166,29 +164,6 @@ def generate(folder: Path, day: datetime, records_per_file: int) -> tuple[list[F
     with multiprocessing.Pool(os.cpu_count()) as pool:
         size = sum(pool.imap_unordered(_write, jobs, chunksize=16))
     return plans, size
-
-
-def _on_server(url: str, statement: str) -> None:
-    """Run a DATABASE statement about url's database, from the server's postgres database."""
-    parts = urlsplit(url)
-    name = sql.Identifier(parts.path.lstrip("/"))
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as connection:
-        connection.execute(sql.SQL(statement).format(name))
-
-
-def recreate_database(url: str) -> None:
-    drop_database(url)
-    _on_server(url, "CREATE DATABASE {}")
-
-
-def drop_database(url: str) -> None:
-    _on_server(url, "DROP DATABASE IF EXISTS {} WITH (FORCE)")
-
-
-def stored_events(url: str) -> int:
-    with psycopg.connect(url) as connection:
-        return connection.execute("SELECT count(*) FROM ingest_event").fetchone()[0]
 
 
 def run_child(command: list[str], env: dict[str, str]) -> tuple[float, int, int, str, str]:
