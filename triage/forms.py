@@ -132,10 +132,6 @@ class AlertIdsField(forms.Field):
             raise ValidationError(self.error_messages["required"], code="required")
 
 
-def _int_or_none(value: str) -> int | None:
-    return int(value) if value.isdigit() else None
-
-
 class BulkActionForm(forms.Form):
     action = forms.ChoiceField(
         choices=[("acknowledge", "Acknowledge"), ("assign", "Assign"), ("close", "Close")]
