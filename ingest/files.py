@@ -1,14 +1,29 @@
 """Local CloudTrail log files and folders of them (ingest_files, the inbox folder)."""
 
+import functools
+import gc
+import multiprocessing
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ingest.ahead import worked_ahead
 from ingest.geoip import network_lookup
 from ingest.logfiles import is_event_log
-from ingest.store import already_read, content_version, store_log_file
+from ingest.store import (
+    PreparedFile,
+    already_read,
+    content_version,
+    copy_wanted,
+    prepare_log_file,
+    store_prepared,
+)
 
 FILE_SOURCE = "file"
+# Files decoded ahead of the one being stored: decoding one file takes about
+# half as long as storing it, so two keep the decoder busy whatever their sizes.
+PREPARE_AHEAD = 2
 
 
 class NotConfigured(RuntimeError):
@@ -52,42 +67,80 @@ def _walk(path: Path) -> Iterator[Path]:
 
 
 def ingest_paths(paths: list[Path]) -> IngestReport:
-    """Read every CloudTrail log file under paths; one bad file loses nothing else."""
+    """Read every CloudTrail log file under paths; one bad file loses nothing else.
+
+    The next files are decoded in a thread while one is being stored.
+    """
     require_asn_database()
     report = IngestReport()
+    prepare = functools.partial(_prepare, for_copy=copy_wanted())
+    with _decoder() as pool:
+        for unread, prepared in worked_ahead(
+            _files_to_read(paths, report), prepare, pool=pool, depth=PREPARE_AHEAD
+        ):
+            result = store_prepared(prepared, source=FILE_SOURCE, version=unread.version)
+            report.records += result.records
+            report.new_events += result.new_events
+            report.duplicates += result.duplicates
+            report.failed += result.status == "failed"
+            report.problems.extend(result.problems)
+    return report
+
+
+def _decoder() -> ProcessPoolExecutor:
+    """One process that decodes files while this one stores: a thread could
+    not, as decoding JSON holds the interpreter lock for a whole file at a time.
+
+    Forked, it starts at once with the ASN database open (as apps.py opens it);
+    it does no database work, so the connection it inherits is never used.
+    What it inherits is frozen out of its garbage collection: the collector
+    would otherwise walk, and so copy, the whole inherited heap again and again.
+    """
+    return ProcessPoolExecutor(
+        max_workers=1, mp_context=multiprocessing.get_context("fork"), initializer=gc.freeze
+    )
+
+
+@dataclass(frozen=True)
+class UnreadFile:
+    key: str
+    version: str
+    content: bytes
+
+
+def _prepare(unread: UnreadFile, *, for_copy: bool) -> PreparedFile:
+    return prepare_log_file(key=unread.key, content=unread.content, for_copy=for_copy)
+
+
+def _files_to_read(paths: list[Path], report: IngestReport) -> Iterator[UnreadFile]:
+    """Each event log file under paths not read before; counts the others."""
+    visited: set[str] = set()
     for root in paths:
         if not root.exists():
             report.failed += 1
             report.problems.append(f"{root}: no such file or folder")
             continue
         for path in _walk(root):
-            ingest_file(path, report)
-    return report
-
-
-def ingest_file(path: Path, report: IngestReport) -> None:
-    report.files += 1
-    key = str(path.resolve())
-    if not is_event_log(path.as_posix()):
-        if path.name.endswith((".json", ".json.gz")):
-            report.skipped += 1  # CloudTrail-Digest/ and CloudTrail-Insight/ are not event logs
-        else:
-            report.failed += 1
-            report.problems.append(f"{path}: not a .json or .json.gz file")
-        return
-    try:
-        content = path.read_bytes()
-    except OSError as error:
-        report.failed += 1
-        report.problems.append(f"{path}: {error.strerror}")
-        return
-    version = content_version(content)
-    if not content or already_read(source=FILE_SOURCE, key=key, version=version):
-        report.skipped += 1
-        return
-    result = store_log_file(source=FILE_SOURCE, key=key, version=version, content=content)
-    report.records += result.records
-    report.new_events += result.new_events
-    report.duplicates += result.duplicates
-    report.failed += result.status == "failed"
-    report.problems.extend(result.problems)
+            key = str(path.resolve())
+            if key in visited:  # named twice, as a file and within a folder
+                continue
+            visited.add(key)
+            report.files += 1
+            if not is_event_log(path.as_posix()):
+                if path.name.endswith((".json", ".json.gz")):
+                    report.skipped += 1  # CloudTrail-Digest/ and CloudTrail-Insight/
+                else:
+                    report.failed += 1
+                    report.problems.append(f"{path}: not a .json or .json.gz file")
+                continue
+            try:
+                content = path.read_bytes()
+            except OSError as error:
+                report.failed += 1
+                report.problems.append(f"{path}: {error.strerror}")
+                continue
+            version = content_version(content)
+            if not content or already_read(source=FILE_SOURCE, key=key, version=version):
+                report.skipped += 1
+                continue
+            yield UnreadFile(key, version, content)

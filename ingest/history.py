@@ -9,13 +9,14 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
 from django.db import connection
 
 from ingest.models import PrincipalNetwork, PrincipalNetworkDay
 
 NetworkKey = tuple[str, str, int, str]  # account, user name, AS number, AS organisation
+# An event's account, user name, AS number, AS organisation and @timestamp.
+NetworkUse = tuple[str | None, str | None, int | None, str | None, datetime]
 
 
 @dataclass
@@ -26,14 +27,13 @@ class _Tally:
     days: Counter[date] = field(default_factory=Counter)
 
 
-def record_network_use(rows: Iterable[dict[str, Any]]) -> None:
-    """Add newly stored events (their column dicts) to the principal-network history."""
+def record_network_use(uses: Iterable[NetworkUse]) -> None:
+    """Add newly stored events to the principal-network history."""
     tallies: dict[NetworkKey, _Tally] = {}
-    for row in rows:
-        if not row["account_id"] or not row["user_name"] or row["as_number"] is None:
+    for account_id, user_name, as_number, as_organization, moment in uses:
+        if not account_id or not user_name or as_number is None:
             continue
-        key = (row["account_id"], row["user_name"], row["as_number"], row["as_organization"] or "")
-        moment = row["timestamp"]
+        key = (account_id, user_name, as_number, as_organization or "")
         tally = tallies.get(key)
         if tally is None:
             tally = tallies[key] = _Tally(first_seen=moment, last_seen=moment)
@@ -52,24 +52,17 @@ def record_network_use(rows: Iterable[dict[str, Any]]) -> None:
 
 
 def _upsert_networks(keys: list[NetworkKey], tallies: dict[NetworkKey, _Tally]) -> dict:
-    ops = connection.ops
-    table = ops.quote_name(PrincipalNetwork._meta.db_table)
-    values = []
-    for key in keys:
-        tally = tallies[key]
-        values.extend(
-            [
-                *key,
-                ops.adapt_datetimefield_value(tally.first_seen),
-                ops.adapt_datetimefield_value(tally.last_seen),
-                tally.count,
-            ]
-        )
-    rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(keys))
+    table = connection.ops.quote_name(PrincipalNetwork._meta.db_table)
+    rows = [
+        (*key, tallies[key].first_seen, tallies[key].last_seen, tallies[key].count) for key in keys
+    ]
+    source, values = _rows_source(
+        rows, ["text", "text", "bigint", "text", "timestamptz", "timestamptz", "bigint"]
+    )
     # CASE rather than LEAST/GREATEST: the same statement runs on PostgreSQL and SQLite.
     sql = (  # no value is interpolated: every value is a parameter
         f"INSERT INTO {table} (account_id, user_name, as_number, as_organization, "
-        f"first_seen, last_seen, event_count) VALUES {rows} "
+        f"first_seen, last_seen, event_count) {source} "
         "ON CONFLICT (account_id, user_name, as_number, as_organization) DO UPDATE SET "
         f"first_seen = CASE WHEN excluded.first_seen < {table}.first_seen "
         f"THEN excluded.first_seen ELSE {table}.first_seen END, "
@@ -85,14 +78,36 @@ def _upsert_networks(keys: list[NetworkKey], tallies: dict[NetworkKey, _Tally]) 
 
 def _upsert_days(rows: list[tuple[int, date, int]]) -> None:
     table = connection.ops.quote_name(PrincipalNetworkDay._meta.db_table)
-    values = [
-        v for pk, day, count in rows for v in (pk, connection.ops.adapt_datefield_value(day), count)
-    ]
-    placeholders = ", ".join(["(%s, %s, %s)"] * len(rows))
+    source, values = _rows_source(rows, ["bigint", "date", "integer"])
     sql = (  # no value is interpolated: every value is a parameter
-        f"INSERT INTO {table} (network_id, day, event_count) VALUES {placeholders} "
+        f"INSERT INTO {table} (network_id, day, event_count) {source} "
         "ON CONFLICT (network_id, day) DO UPDATE SET "
         f"event_count = {table}.event_count + excluded.event_count"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
+
+
+def _rows_source(rows: list[tuple], types: list[str]) -> tuple[str, list]:
+    """The rows to insert as SQL and its parameters.
+
+    On PostgreSQL, one array per column, unnested: the statement is the same
+    whatever the number of rows, so the driver need not parse a new one with
+    thousands of placeholders for every file. SQLite takes VALUES.
+    """
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{type_}[]" for type_ in types)
+        return f"SELECT * FROM unnest({arrays})", [
+            list(column) for column in zip(*rows, strict=True)
+        ]
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(types)) + ")"] * len(rows))
+    adapt = {
+        "timestamptz": connection.ops.adapt_datetimefield_value,
+        "date": connection.ops.adapt_datefield_value,
+    }
+    values = [
+        adapt[type_](value) if type_ in adapt else value
+        for row in rows
+        for type_, value in zip(types, row, strict=True)
+    ]
+    return f"VALUES {placeholders}", values

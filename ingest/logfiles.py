@@ -9,6 +9,7 @@ not event logs.
 
 import gzip
 import json
+import math
 import re
 import zlib
 from dataclasses import dataclass
@@ -66,6 +67,9 @@ _UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
 class LogDocument:
     records: list[Any]
     unstorable_text: bool  # some record may hold NUL or a lone surrogate
+    # Some record holds NaN, Infinity or a number too large for a double
+    # (1e400): floats that JSON cannot write back. Only a hand-made file does.
+    infinite_numbers: bool
 
 
 def decode_records(content: bytes) -> LogDocument:
@@ -79,8 +83,21 @@ def decode_records(content: bytes) -> LogDocument:
             content = gzip.decompress(content)
         except (EOFError, OSError, zlib.error) as error:
             raise BadLogFile(f"not a complete gzip file ({error})") from None
+    infinite = False
+
+    def constant(name: str) -> float:  # NaN, Infinity, -Infinity
+        nonlocal infinite
+        infinite = True
+        return float(name)
+
+    def number(text: str) -> float:
+        nonlocal infinite
+        value = float(text)
+        infinite = infinite or math.isinf(value)
+        return value
+
     try:
-        document = json.loads(content)
+        document = json.loads(content, parse_constant=constant, parse_float=number)
     except UnicodeDecodeError as error:
         raise BadLogFile(f"not UTF-8 text ({error.reason} at byte {error.start})") from None
     except json.JSONDecodeError as error:
@@ -94,7 +111,11 @@ def decode_records(content: bytes) -> LogDocument:
     records = document["Records"]
     if not isinstance(records, list):
         raise BadLogFile(f"Records is a JSON {type(records).__name__}, not a list")
-    return LogDocument(records, unstorable_text=bool(_UNSTORABLE_ESCAPE.search(content)))
+    return LogDocument(
+        records,
+        unstorable_text=bool(_UNSTORABLE_ESCAPE.search(content)),
+        infinite_numbers=infinite,
+    )
 
 
 def storable(value: Any) -> Any:

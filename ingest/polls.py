@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from django.db.models import F, Max, Q
+from django.db.models import F, Q
 from django.utils import timezone
 
-from ingest.models import Event, LogObject, SourceProblem, SourceState
+from ingest.models import LogObject, SourceProblem, SourceState
 from ingest.store import FileResult
 
 # Renewed after every object, so only a poll stuck on one object this long loses it.
@@ -147,9 +147,7 @@ class SourcePoll:
 
     # --- what was read ------------------------------------------------------
 
-    def stored(
-        self, result: FileResult, *, source: str, key: str, version: str, subject: str
-    ) -> None:
+    def stored(self, result: FileResult, *, subject: str) -> None:
         """Count what store_log_file did with one object."""
         report = self.report
         if result.status == LogObject.Status.FAILED:
@@ -168,12 +166,9 @@ class SourcePoll:
             "objects_read": F("objects_read") + 1,
             "events_read": F("events_read") + result.new_events,
         }
-        if result.new_events:
-            newest = Event.objects.filter(
-                log_object__source=source, log_object__key=key, log_object__version=version
-            ).aggregate(newest=Max("timestamp"))["newest"]
-            if newest is not None and (self.newest is None or newest > self.newest):
-                self.newest = newest
+        newest = result.newest_event
+        if newest is not None and (self.newest is None or newest > self.newest):
+            self.newest = newest
         self._touch(**changes)
 
     def skipped(self, count: int = 1) -> None:

@@ -9,18 +9,18 @@ watermark would lose them. What was read is remembered per object and ETag
 (LogObject), so nothing is read twice however often a folder is listed.
 """
 
+import functools
 import re
-from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from itertools import islice
 from typing import Any
 
 import botocore.exceptions
 
 from ingest import aws
+from ingest.ahead import worked_ahead
 from ingest.logfiles import is_event_log
 from ingest.models import LogObject
 from ingest.polls import SourcePoll
@@ -224,7 +224,7 @@ def _store(poll: SourcePoll, bucket: str, key: str, outcome: tuple[bytes, str] |
     content, version = outcome
     source = log_object_source(bucket)
     result = store_log_file(source=source, key=key, version=version, content=content)
-    poll.stored(result, source=source, key=key, version=version, subject=subject)
+    poll.stored(result, subject=subject)
     return True
 
 
@@ -247,14 +247,7 @@ def fetch_all(
     client: Any, bucket: str, keys: Iterable[str]
 ) -> Iterator[tuple[str, tuple[bytes, str] | Exception]]:
     """fetch() each key, a few ahead of the consumer, in the given order."""
-    keys = iter(keys)
     with ThreadPoolExecutor(max_workers=FETCH_AHEAD, thread_name_prefix="s3-fetch") as pool:
-        pending = deque(
-            (key, pool.submit(fetch, client, bucket, key)) for key in islice(keys, FETCH_AHEAD)
+        yield from worked_ahead(
+            keys, functools.partial(fetch, client, bucket), pool=pool, depth=FETCH_AHEAD
         )
-        while pending:
-            key, future = pending.popleft()
-            following = next(keys, None)
-            if following is not None:
-                pending.append((following, pool.submit(fetch, client, bucket, following)))
-            yield key, future.result()

@@ -170,7 +170,7 @@ def poll_inbox(poll: SourcePoll, source: InboxSource) -> None:
             continue
         poll.check()
         result = store_log_file(source=FILE_SOURCE, key=key, version=version, content=content)
-        poll.stored(result, source=FILE_SOURCE, key=key, version=version, subject=key)
+        poll.stored(result, subject=key)
 
 
 # --- what the Sources page and the monitoring endpoint show -------------------------

@@ -3,28 +3,33 @@
 A file's records and its LogObject row are written in one transaction, so a
 crash never leaves half a file behind and a file is never marked read without
 its events. The same eventID is stored once, whichever file brings it.
+
+Reading a file is done in two steps: prepare_log_file decodes it and makes
+its rows (no database work, so it can run ahead in another process), and
+store_prepared writes them.
 """
 
-import functools
 import hashlib
-import ipaddress
-import json
-import operator
-from collections.abc import Callable, Iterable
+import struct
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
+from ingest import rows
 from ingest.ecs import BadRecord, normalise
 from ingest.geoip import network_lookup
-from ingest.history import record_network_use
+from ingest.history import NetworkUse, record_network_use
 from ingest.logfiles import BadLogFile, decode_records, storable
 from ingest.models import Event, LogObject
 
-BATCH_ROWS = 500
 EVENT_ID_LOCK = 0x61736E77  # pg_advisory_xact_lock key serialising event inserts
+# Rows per statement. A COPY costs one round trip whatever its size, so all
+# but the largest files go in with one; an INSERT's parameters are limited.
+COPY_BATCH_ROWS = 5000
+INSERT_BATCH_ROWS = 500
 
 
 @dataclass
@@ -37,6 +42,35 @@ class FileResult:
     new_events: int = 0
     duplicates: int = 0
     problems: list[str] = field(default_factory=list)
+    newest_event: datetime | None = None  # the latest @timestamp among the new events
+
+
+@dataclass
+class PreparedFile:
+    """A log file decoded, normalised and enriched: everything reading it takes
+    but the database. Its rows are kept by column (a few lists, and the rows'
+    bytes end to end), as they pass between processes by the thousand."""
+
+    key: str
+    size: int
+    result: FileResult
+    for_copy: bool  # rows made for PostgreSQL's COPY, else for SQLite's INSERT
+    positions: list[int] = field(default_factory=list)  # each row's place in Records
+    event_ids: list[str] = field(default_factory=list)
+    uses: list[NetworkUse] = field(default_factory=list)
+    copy_data: bytearray = field(default_factory=bytearray)  # rows.copy_row, end to end
+    ends: list[int] = field(default_factory=list)  # where each row ends in copy_data
+    values: list[tuple] = field(default_factory=list)  # rows.insert_values of each row
+
+    def copy_rows(self, indices: list[int], suffix: bytes) -> bytes:
+        """COPY's binary data for these rows, each ended with suffix."""
+        data = memoryview(self.copy_data)
+        parts = [rows.HEADER]
+        for index in indices:
+            parts.append(data[self.ends[index - 1] if index else 0 : self.ends[index]])
+            parts.append(suffix)
+        parts.append(rows.TRAILER)
+        return b"".join(parts)
 
 
 def content_version(content: bytes) -> str:
@@ -51,17 +85,32 @@ def already_read(*, source: str, key: str, version: str) -> bool:
 
 def store_log_file(*, source: str, key: str, version: str, content: bytes) -> FileResult:
     """Decode and store one log file, recording it as read (or failed)."""
+    prepared = prepare_log_file(key=key, content=content, for_copy=copy_wanted())
+    return store_prepared(prepared, source=source, version=version)
+
+
+def copy_wanted() -> bool:
+    """Whether the database takes events by COPY (prepare_log_file's for_copy)."""
+    return connection.vendor == "postgresql"
+
+
+def prepare_log_file(*, key: str, content: bytes, for_copy: bool) -> PreparedFile:
+    """Decode one log file and make its records into rows. No database work.
+
+    A record the same file repeats is kept once and counted as a duplicate.
+    """
     result = FileResult(name=key)
+    prepared = PreparedFile(key=key, size=len(content), result=result, for_copy=for_copy)
     try:
         document = decode_records(content)
     except BadLogFile as error:
         result.status = LogObject.Status.FAILED
         result.problems.append(f"{key}: {error}")
-        _record_log_object(source, key, version, len(content), result)
-        return result
+        return prepared
 
     result.records = len(document.records)
-    rows = []
+    encode = rows.json_exactly if document.infinite_numbers else rows.json_quickly
+    seen: set[str] = set()
     for position, record in enumerate(document.records):
         if document.unstorable_text:
             cleaned = storable(record)
@@ -79,16 +128,56 @@ def store_log_file(*, source: str, key: str, version: str, content: bytes) -> Fi
         result.problems.extend(
             f"{key}: Records[{position}]: {warning}" for warning in normalised.warnings
         )
-        rows.append((position, _enriched(normalised.columns, record)))
+        columns = _enriched(normalised.columns, record)
+        event_id = columns["event_id"]
+        if event_id in seen:
+            result.duplicates += 1
+            continue
+        try:
+            if for_copy:
+                prepared.copy_data += rows.copy_row(columns, encode)
+                prepared.ends.append(len(prepared.copy_data))
+            else:
+                prepared.values.append(rows.insert_values(columns, encode))
+        except (UnicodeEncodeError, OverflowError, struct.error) as error:
+            result.problems.append(f"{key}: Records[{position}]: cannot be stored: {error}")
+            continue
+        seen.add(event_id)
+        prepared.positions.append(position)
+        prepared.event_ids.append(event_id)
+        prepared.uses.append(
+            (
+                columns["account_id"],
+                columns["user_name"],
+                columns["as_number"],
+                columns["as_organization"],
+                columns["timestamp"],
+            )
+        )
+    return prepared
 
+
+def store_prepared(prepared: PreparedFile, *, source: str, version: str) -> FileResult:
+    """Store a prepared log file's new events and record the file as read (or failed).
+
+    The events, the principal-network history and the LogObject row are
+    written in one transaction.
+    """
+    result = prepared.result
+    key = prepared.key
+    if result.status == LogObject.Status.FAILED:
+        _record_log_object(source, key, version, prepared.size, result)
+        return result
     with transaction.atomic():
         _serialise_event_ids()
-        log_object = _record_log_object(source, key, version, len(content), result)
-        new_rows, refused = insert_events(rows, log_object_id=log_object.pk, name=key)
-        record_network_use(new_rows)
-        result.new_events = len(new_rows)
+        log_object = _record_log_object(source, key, version, prepared.size, result)
+        new, refused = insert_events(prepared, log_object_id=log_object.pk)
+        uses = [prepared.uses[index] for index in new]
+        record_network_use(uses)
+        result.new_events = len(new)
+        result.newest_event = max((use[-1] for use in uses), default=None)
         result.problems.extend(refused)
-        result.duplicates = len(rows) - len(refused) - result.new_events
+        result.duplicates += len(prepared.event_ids) - len(refused) - result.new_events
         LogObject.objects.filter(pk=log_object.pk).update(
             new_events=result.new_events,
             duplicates=result.duplicates,
@@ -143,92 +232,76 @@ def _record_log_object(
 # events go in with one binary COPY: no statement with thousands of parameters
 # to build on the client and parse on the server. On SQLite a multi-row
 # INSERT … ON CONFLICT DO NOTHING RETURNING tells exactly which events were
-# new. A refused batch goes in row by row through that INSERT on both.
-_FIELDS = [f for f in Event._meta.concrete_fields if not f.primary_key]
-_ATTNAMES = [f.attname for f in _FIELDS]
-_JSON_ATTNAMES = [f.attname for f in _FIELDS if f.get_internal_type() == "JSONField"]
-_columns_of = operator.itemgetter(*_ATTNAMES)
-
-# One COPY per file for all but the largest files: each statement costs a round
-# trip, and a file's events are written in one transaction anyway.
-COPY_BATCH_ROWS = 5000
-
-
-def _adapter(field_: Any) -> Callable[[Any], Any] | None:
-    internal = field_.get_internal_type()
-    ops = connection.ops
-    if internal == "DateTimeField":
-        return ops.adapt_datetimefield_value
-    if internal == "JSONField":
-        return lambda value: None if value is None else ops.adapt_json_value(value, None)
-    if internal == "GenericIPAddressField":
-        return ops.adapt_ipaddressfield_value
-    return None
-
-
+# new. A batch the database refuses goes in again row by row, the same way.
 def insert_events(
-    rows: Iterable[tuple[int, dict[str, Any]]], *, log_object_id: int | None, name: str
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Insert events not stored yet. Returns the rows that were new, and problems.
+    prepared: PreparedFile, *, log_object_id: int | None
+) -> tuple[list[int], list[str]]:
+    """Insert the events not stored yet. Returns the indices of the rows that
+    were new, and problems.
 
-    rows are (position in the file, columns). A batch the database refuses is
-    retried row by row, so one record it cannot store is reported by position
-    and the others are kept.
+    A batch the database refuses is retried row by row, so one record it
+    cannot store is reported by its position and the others are kept.
     """
     ingested = timezone.now()
-    seen: set[str] = set()
-    entries: list[tuple[int, dict[str, Any]]] = []
-    for position, row in rows:
-        if row["event_id"] in seen:
-            continue
-        seen.add(row["event_id"])
-        row["ingested"] = ingested
-        row["log_object_id"] = log_object_id
-        entries.append((position, row))
+    if prepared.for_copy:
+        suffix = rows.suffix(ingested, log_object_id)
+        batch_rows = COPY_BATCH_ROWS
 
-    adapters = [(f.attname, _adapter(f)) for f in _FIELDS]
-    copy = connection.vendor == "postgresql"
-    batch_rows = COPY_BATCH_ROWS if copy else BATCH_ROWS
-    new_rows: list[dict[str, Any]] = []
+        def insert(indices: list[int]) -> list[int]:
+            return _copy_new(prepared, indices, suffix)
+    else:
+        storing = (ingested, log_object_id)
+        batch_rows = INSERT_BATCH_ROWS
+
+        def insert(indices: list[int]) -> list[int]:
+            return _insert_new(prepared, indices, storing)
+
+    new: list[int] = []
     problems: list[str] = []
-    for start in range(0, len(entries), batch_rows):
-        batch = entries[start : start + batch_rows]
+    every = range(len(prepared.event_ids))
+    for start in range(0, len(every), batch_rows):
+        batch = list(every[start : start + batch_rows])
         try:
             with transaction.atomic():
-                if copy:
-                    new_rows.extend(_copy_new([row for _, row in batch]))
-                else:
-                    new_rows.extend(_insert_new([row for _, row in batch], adapters))
+                new.extend(insert(batch))
         except (DatabaseError, ValueError):
-            for position, row in batch:
+            for index in batch:
                 try:
                     with transaction.atomic():
-                        new_rows.extend(_insert_new([row], adapters))
+                        new.extend(insert([index]))
                 except (DatabaseError, ValueError) as error:
+                    position = prepared.positions[index]
                     problems.append(
-                        f"{name}: Records[{position}]: the database refused it: {error}"
+                        f"{prepared.key}: Records[{position}]: the database refused it: {error}"
                     )
-    return new_rows, problems
+    return new, problems
 
 
-def _insert_new(
-    rows: list[dict[str, Any]], adapters: list[tuple[str, Callable[[Any], Any] | None]]
-) -> list[dict[str, Any]]:
+_TABLE = Event._meta.db_table
+
+
+def _column_list() -> str:
+    return ", ".join(connection.ops.quote_name(f.column) for f in rows.FIELDS)
+
+
+def _insert_new(prepared: PreparedFile, indices: list[int], storing: tuple) -> list[int]:
+    ops = connection.ops
     values = [
-        adapt(row[attname]) if adapt is not None and row[attname] is not None else row[attname]
-        for row in rows
-        for attname, adapt in adapters
+        value
+        for index in indices
+        for value in rows.insert_parameters(prepared.values[index], storing, ops)
     ]
-    table = connection.ops.quote_name(Event._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in _FIELDS)
-    placeholder = "(" + ", ".join(["%s"] * len(_FIELDS)) + ")"
+    placeholder = "(" + ", ".join(["%s"] * len(rows.FIELDS)) + ")"
     # Names come from the model; every value is a parameter.
-    placeholders = ", ".join([placeholder] * len(rows))
-    sql = f"INSERT INTO {table} ({columns}) VALUES {placeholders} ON CONFLICT (event_id) DO NOTHING RETURNING event_id"  # noqa: S608, E501
+    placeholders = ", ".join([placeholder] * len(indices))
+    sql = (
+        f"INSERT INTO {ops.quote_name(_TABLE)} ({_column_list()}) VALUES {placeholders} "  # noqa: S608
+        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
         inserted = {event_id for (event_id,) in cursor.fetchall()}
-    return [row for row in rows if row["event_id"] in inserted]
+    return [index for index in indices if prepared.event_ids[index] in inserted]
 
 
 # COPY has no ON CONFLICT, but a batch rarely holds an event stored before
@@ -236,67 +309,32 @@ def _insert_new(
 # checks every row anyway: the COPY is tried as is first. Only when it fails
 # are the batch's stored events looked up and left out. The advisory lock held
 # since the transaction began (see _serialise_event_ids) keeps any other
-# writer from storing one in between; a COPY that fails anyway leaves the
-# batch to the row-by-row INSERT.
-def _copy_new(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+# writer from storing one in between.
+def _copy_new(prepared: PreparedFile, indices: list[int], suffix: bytes) -> list[int]:
     try:
         with transaction.atomic():
-            _copy(rows)
-        return rows
+            _copy(prepared.copy_rows(indices, suffix))
+        return indices
     except IntegrityError:
         pass
-    table = connection.ops.quote_name(Event._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT event_id FROM {table} WHERE event_id = ANY(%s)",  # noqa: S608
-            [[row["event_id"] for row in rows]],
+            f"SELECT event_id FROM {connection.ops.quote_name(_TABLE)} WHERE event_id = ANY(%s)",  # noqa: S608
+            [[prepared.event_ids[index] for index in indices]],
         )
         stored = {event_id for (event_id,) in cursor.fetchall()}
-    new_rows = [row for row in rows if row["event_id"] not in stored]
-    _copy(new_rows)
-    return new_rows
+    new = [index for index in indices if prepared.event_ids[index] not in stored]
+    if new:
+        _copy(prepared.copy_rows(new, suffix))
+    return new
 
 
-def _copy(rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    table = connection.ops.quote_name(Event._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in _FIELDS)
+def _copy(data: bytes) -> None:
+    table = connection.ops.quote_name(_TABLE)
+    sql = f"COPY {table} ({_column_list()}) FROM STDIN (FORMAT BINARY)"
     with (
         connection.cursor() as cursor,
         connection.wrap_database_errors,
-        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy,
+        cursor.cursor.copy(sql) as copy,
     ):
-        copy.set_types(_copy_types())
-        for row in rows:
-            copy.write_row(_copy_values(row))
-
-
-# Binary COPY sends each value in its column type's binary form. jsonb's is a
-# version byte and the JSON text, so JSON goes as ready-made bytes: COPY
-# carries no types, and bytea's binary form is the bytes as they are.
-@functools.cache
-def _copy_types() -> list[str]:
-    return ["bytea" if f.db_type(connection) == "jsonb" else f.db_type(connection) for f in _FIELDS]
-
-
-_JSON_POSITIONS = [_ATTNAMES.index(attname) for attname in _JSON_ATTNAMES]
-_IP_POSITION = _ATTNAMES.index("source_ip")
-
-
-def _copy_values(row: dict[str, Any]) -> list[Any]:
-    values = list(_columns_of(row))
-    for position in _JSON_POSITIONS:
-        value = values[position]
-        if value is not None:
-            # json.dumps, as Django's JSONField writes: integers of any size
-            # stay exact, and NaN or Infinity fail as they do there.
-            values[position] = b"\x01" + json.dumps(value).encode()
-    if values[_IP_POSITION] is not None:
-        values[_IP_POSITION] = _ip_address(values[_IP_POSITION])
-    return values
-
-
-@functools.lru_cache(maxsize=65536)
-def _ip_address(ip: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
-    return ipaddress.ip_address(ip)
+        copy.write(data)

@@ -1,0 +1,145 @@
+"""Event rows in the form each database takes them, made before the database is reached.
+
+PostgreSQL takes events by binary COPY. A row in COPY's binary form is a
+field count, then each field as its length and its bytes in the column
+type's binary form. Rows are made in that form as files are decoded (in
+another process, see ingest.files), so that storing a file's events is
+little more than sending bytes. SQLite takes INSERT parameters.
+
+event.ingested and the log object are known only when a row is stored: they
+are the last two columns, and their fields are added then (see suffix()).
+"""
+
+import functools
+import ipaddress
+import json
+import struct
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+
+from ingest.models import Event, RecordField
+
+STORING = ["ingested", "log_object_id"]
+FIELDS = sorted(
+    (f for f in Event._meta.concrete_fields if not f.primary_key),
+    key=lambda f: f.attname in STORING,
+)
+ATTNAMES = [f.attname for f in FIELDS if f.attname not in STORING]
+
+JsonEncoder = Callable[[Any], bytes]
+
+
+def json_exactly(value: Any) -> bytes:
+    """JSON as Django's JSONField writes it: integers of any size stay exact,
+    and NaN or Infinity are written as such, for the database to refuse."""
+    return json.dumps(value).encode()
+
+
+def json_quickly(value: Any) -> bytes:
+    """The same JSON, several times faster, for values holding no NaN and no
+    infinite number (orjson would write those as null)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # an integer beyond 64 bits
+        return json_exactly(value)
+
+
+# --- PostgreSQL: binary COPY ---------------------------------------------------
+
+HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # signature, flags, no extension
+TRAILER = struct.pack(">h", -1)
+_NULL = struct.pack(">i", -1)
+_FIELD_COUNT = struct.pack(">h", len(FIELDS))
+_length = struct.Struct(">i").pack
+_int8_field = struct.Struct(">iq").pack
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # PostgreSQL's, for timestamps
+_MICROSECOND = timedelta(microseconds=1)
+_TEXT, _JSON, _JSONB, _TIME, _INT8, _INET = range(6)
+_KINDS = {
+    "TextField": _TEXT,
+    "JSONField": _JSONB,
+    "DateTimeField": _TIME,
+    "BigIntegerField": _INT8,
+    "GenericIPAddressField": _INET,
+}
+# A column of another type fails here, at start-up, until copy_row can write it.
+_COPY_COLUMNS = [
+    (f.attname, _JSON if isinstance(f, RecordField) else _KINDS[f.get_internal_type()])
+    for f in FIELDS
+    if f.attname in ATTNAMES
+]
+
+
+def copy_row(columns: dict[str, Any], encode: JsonEncoder) -> bytes:
+    """One row in COPY's binary form, without the last two (storing) fields.
+
+    Raises UnicodeEncodeError, OverflowError or struct.error for a value the
+    column cannot take.
+    """
+    parts = [_FIELD_COUNT]
+    append = parts.append
+    for attname, kind in _COPY_COLUMNS:
+        value = columns[attname]
+        if value is None:
+            append(_NULL)
+        elif kind == _TEXT:
+            data = value.encode()
+            append(_length(len(data)))
+            append(data)
+        elif kind == _JSONB:
+            data = encode(value)
+            append(_length(len(data) + 1))
+            append(b"\x01")  # jsonb's binary form: a version byte, then the text
+            append(data)
+        elif kind == _JSON:
+            data = encode(value)
+            append(_length(len(data)))
+            append(data)
+        elif kind == _TIME:
+            append(_int8_field(8, (value - _EPOCH) // _MICROSECOND))
+        elif kind == _INT8:
+            append(_int8_field(8, value))
+        else:
+            append(_inet_field(value))
+    return b"".join(parts)
+
+
+def suffix(ingested: datetime, log_object_id: int | None) -> bytes:
+    """The storing fields that end every row of one file."""
+    log_object = _NULL if log_object_id is None else _int8_field(8, log_object_id)
+    return _int8_field(8, (ingested - _EPOCH) // _MICROSECOND) + log_object
+
+
+@functools.lru_cache(maxsize=65536)
+def _inet_field(ip: str) -> bytes:
+    """inet's binary form: family, prefix length, is-CIDR flag, length, address."""
+    address = ipaddress.ip_address(ip)
+    family = 2 if address.version == 4 else 3  # PGSQL_AF_INET, PGSQL_AF_INET6
+    data = bytes([family, address.max_prefixlen, 0, len(address.packed)]) + address.packed
+    return _length(len(data)) + data
+
+
+# --- SQLite: INSERT parameters -----------------------------------------------------
+
+_JSON_POSITIONS = [i for i, f in enumerate(FIELDS) if f.get_internal_type() == "JSONField"]
+_DATETIME_POSITIONS = [i for i, f in enumerate(FIELDS) if f.get_internal_type() == "DateTimeField"]
+
+
+def insert_values(columns: dict[str, Any], encode: JsonEncoder) -> tuple[Any, ...]:
+    """One row's INSERT parameters, without the last two (storing) columns."""
+    values = [columns[attname] for attname in ATTNAMES]
+    for position in _JSON_POSITIONS:
+        if values[position] is not None:
+            values[position] = encode(values[position]).decode()
+    return tuple(values)
+
+
+def insert_parameters(values: tuple[Any, ...], storing: tuple[Any, ...], ops: Any) -> list[Any]:
+    """values and the storing columns, adapted as the database's operations adapt them."""
+    row = [*values, *storing]
+    for position in _DATETIME_POSITIONS:
+        row[position] = ops.adapt_datetimefield_value(row[position])
+    return row
