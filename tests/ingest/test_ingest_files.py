@@ -232,6 +232,44 @@ def test_it_reports_a_record_it_cannot_store_by_position_and_stores_the_others(
     assert stored_ids() == {"first", "third", "elsewhere"}
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_it_reports_a_record_holding_a_number_json_cannot_hold_and_stores_the_others(
+    tmp_path, number
+):
+    # Python reads these literals (1e400 as infinity), but JSON has no such numbers.
+    text = log_document([record("first"), record("odd"), record("third")]).decode()
+    text = text.replace('"eventID": "odd"', f'"eventID": "odd", "bytes": {number}')
+    log = tmp_path / "log.json"
+    log.write_text(text)
+
+    run = run_ingest_files(log)
+
+    assert isinstance(run.error, CommandError)
+    [problem] = run.problem_lines("Records[1]")
+    assert log.name in problem
+    assert "refused" in problem
+    assert run.summary == summary(files=1, records=3, new=2, problems=1)
+    assert stored_ids() == {"first", "third"}
+
+
+def test_it_keeps_an_integer_beyond_64_bits_exactly(tmp_path):
+    large = 2**70 + 1  # a double would make it 2**70
+    log = write_log(tmp_path / "log.json.gz", [record("large") | {"bytes": large}])
+
+    run_ingest_files(log)
+
+    assert Event.objects.get(event_id="large").raw["bytes"] == large
+
+
+def test_it_keeps_the_record_as_written(tmp_path):
+    written = dict(reversed((record("kept") | {"note": 'é ✓ \\ "quoted"\n'}).items()))
+    run_ingest_files(write_log(tmp_path / "log.json", [written]))
+
+    raw = Event.objects.get(event_id="kept").raw
+    assert raw == written
+    assert list(raw) == list(written)
+
+
 def test_it_truncates_a_huge_user_agent_in_its_column_and_keeps_it_in_the_record(tmp_path):
     agent = "Mozilla/5.0 " + "A" * 300_000
     log = write_log(
