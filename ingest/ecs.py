@@ -40,6 +40,8 @@ ECS_COLUMNS: list[tuple[str, str]] = [
     ("aws.cloudtrail.event_category", "event_category"),
 ]
 
+_ECS_NAMES = {column: ecs_name for ecs_name, column in ECS_COLUMNS}
+
 # Longest value kept in an indexed column; the raw record keeps everything.
 # Attackers choose user agents and function names, and CloudTrail itself
 # caps none of them in files that reach us.
@@ -58,10 +60,10 @@ class Normalised:
 
 
 def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
+    if value is None or type(value) is str:
         return value
+    if isinstance(value, str):
+        return str(value)
     if isinstance(value, (dict, list)):
         return None
     return str(value)
@@ -120,48 +122,54 @@ def normalise(record: Any) -> Normalised:
     timestamp = parse_event_time(record.get("eventTime"))
 
     identity = record.get("userIdentity")
-    identity = identity if isinstance(identity, dict) else {}
+    identity = identity if type(identity) is dict else {}
     issuer = _get(identity, "sessionContext", "sessionIssuer")
-    error_code = _text(record.get("errorCode"))
-    error_message = _text(record.get("errorMessage"))
-    source_address = _text(record.get("sourceIPAddress"))
-    request_parameters = record.get("requestParameters")
+    issuer = issuer if type(issuer) is dict else {}
+    get = record.get
+    error_code = _text(get("errorCode"))
+    error_message = _text(get("errorMessage"))
+    source_address = _text(get("sourceIPAddress"))
+    request_parameters = get("requestParameters")
 
     columns: dict[str, Any] = {
         "event_id": event_id,
         "timestamp": timestamp,
-        "provider": _text(record.get("eventSource")) or "",
-        "action": _text(record.get("eventName")) or "",
+        "provider": _text(get("eventSource")) or "",
+        "action": _text(get("eventName")) or "",
         "outcome": "failure" if error_code is not None or error_message is not None else "success",
-        "account_id": _text(identity.get("accountId")) or _text(record.get("recipientAccountId")),
-        "region": _text(record.get("awsRegion")),
-        "user_name": _text(identity.get("userName")) or _text(_get(issuer, "userName")),
+        "account_id": _text(identity.get("accountId")) or _text(get("recipientAccountId")),
+        "region": _text(get("awsRegion")),
+        "user_name": _text(identity.get("userName")) or _text(issuer.get("userName")),
         "user_id": _text(identity.get("principalId")),
         "identity_type": _text(identity.get("type")),
         "identity_arn": _text(identity.get("arn")),
         "access_key_id": _text(identity.get("accessKeyId")),
         "invoked_by": _text(identity.get("invokedBy")),
-        "session_issuer_arn": _text(_get(issuer, "arn")),
+        "session_issuer_arn": _text(issuer.get("arn")),
         "source_address": source_address,
         "source_ip": ip_or_none(source_address),
         "as_number": None,
         "as_organization": None,
         "geo": None,
-        "user_agent": _text(record.get("userAgent")),
-        "request_parameters": request_parameters if isinstance(request_parameters, dict) else None,
+        "user_agent": _text(get("userAgent")),
+        "request_parameters": request_parameters if type(request_parameters) is dict else None,
         "error_code": error_code,
         "error_message": error_message,
-        "event_category": _text(record.get("eventCategory")),
+        "event_category": _text(get("eventCategory")),
     }
+    too_long = [
+        column
+        for column, value in columns.items()
+        if type(value) is str and len(value) > MAX_FIELD_CHARS
+    ]
     warnings = []
-    for ecs_name, column in ECS_COLUMNS:
-        value = columns.get(column)
-        if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
-            warnings.append(
-                f"{ecs_name} is {len(value):,} characters; kept the first {MAX_FIELD_CHARS:,}"
-                " (the raw record keeps all of it)"
-            )
-            columns[column] = value[:MAX_FIELD_CHARS]
+    for column in too_long:
+        value = columns[column]
+        warnings.append(
+            f"{_ECS_NAMES[column]} is {len(value):,} characters; kept the first"
+            f" {MAX_FIELD_CHARS:,} (the raw record keeps all of it)"
+        )
+        columns[column] = value[:MAX_FIELD_CHARS]
     return Normalised(columns=columns, warnings=warnings)
 
 

@@ -6,6 +6,7 @@ import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 
 from ingest.ahead import worked_ahead
@@ -21,9 +22,11 @@ from ingest.store import (
 )
 
 FILE_SOURCE = "file"
-# Files decoded ahead of the one being stored: decoding one file takes about
-# half as long as storing it, so two keep the decoder busy whatever their sizes.
-PREPARE_AHEAD = 2
+# Files stored in one transaction: the principal-network history their events
+# share is written once, and a transaction's own costs are paid once.
+FILES_PER_TRANSACTION = 8
+# Files decoded ahead: the next transaction's, while one is being stored.
+PREPARE_AHEAD = FILES_PER_TRANSACTION
 
 
 class NotConfigured(RuntimeError):
@@ -69,21 +72,23 @@ def _walk(path: Path) -> Iterator[Path]:
 def ingest_paths(paths: list[Path]) -> IngestReport:
     """Read every CloudTrail log file under paths; one bad file loses nothing else.
 
-    The next files are decoded in a thread while one is being stored.
+    The next files are decoded in another process while some are being stored.
     """
     require_asn_database()
     report = IngestReport()
     prepare = functools.partial(_prepare, for_copy=copy_wanted())
     with _decoder() as pool:
-        for unread, prepared in worked_ahead(
+        prepared = worked_ahead(
             _files_to_read(paths, report), prepare, pool=pool, depth=PREPARE_AHEAD
-        ):
-            result = store_prepared(prepared, source=FILE_SOURCE, version=unread.version)
-            report.records += result.records
-            report.new_events += result.new_events
-            report.duplicates += result.duplicates
-            report.failed += result.status == "failed"
-            report.problems.extend(result.problems)
+        )
+        for group in iter(lambda: list(islice(prepared, FILES_PER_TRANSACTION)), []):
+            batch = [(file, unread.version) for unread, file in group]
+            for result in store_prepared(batch, source=FILE_SOURCE):
+                report.records += result.records
+                report.new_events += result.new_events
+                report.duplicates += result.duplicates
+                report.failed += result.status == "failed"
+                report.problems.extend(result.problems)
     return report
 
 
@@ -93,12 +98,21 @@ def _decoder() -> ProcessPoolExecutor:
 
     Forked, it starts at once with the ASN database open (as apps.py opens it);
     it does no database work, so the connection it inherits is never used.
-    What it inherits is frozen out of its garbage collection: the collector
-    would otherwise walk, and so copy, the whole inherited heap again and again.
     """
     return ProcessPoolExecutor(
-        max_workers=1, mp_context=multiprocessing.get_context("fork"), initializer=gc.freeze
+        max_workers=1, mp_context=multiprocessing.get_context("fork"), initializer=_decoding
     )
+
+
+def _decoding() -> None:
+    """Run the decoding process without the cyclic garbage collector.
+
+    Decoded records hold no reference cycles: reference counting frees each
+    file's objects once its rows are made. The collector would only walk them,
+    tens of thousands per file, again and again (a sixth of decoding), and
+    walk and so copy the whole heap inherited from the parent.
+    """
+    gc.disable()
 
 
 @dataclass(frozen=True)

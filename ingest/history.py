@@ -5,59 +5,135 @@ seen, event count, and events per day. Updated in the transaction that stores
 the events, from the events that were new, so a re-read file counts nothing twice.
 """
 
+from array import array
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
+import orjson
 from django.db import connection
 
 from ingest.models import PrincipalNetwork, PrincipalNetworkDay
 
 NetworkKey = tuple[str, str, int, str]  # account, user name, AS number, AS organisation
-# An event's account, user name, AS number, AS organisation and @timestamp.
-NetworkUse = tuple[str | None, str | None, int | None, str | None, datetime]
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY = 86_400_000_000  # microseconds
+
+
+@dataclass
+class NetworkUses:
+    """The network each of a file's events came from, and when.
+
+    Kept as arrays of numbers, as it passes between processes with the file's
+    rows; an event with no account, user name or AS number counts for none.
+    """
+
+    networks: list[NetworkKey] = field(default_factory=list)
+    network_of: array = field(default_factory=lambda: array("q"))  # index in networks, or -1
+    moments: array = field(default_factory=lambda: array("q"))  # µs since the Unix epoch
+    _indices: dict[NetworkKey, int] = field(default_factory=dict, repr=False)
+
+    def add(
+        self,
+        account_id: str | None,
+        user_name: str | None,
+        as_number: int | None,
+        as_organization: str | None,
+        moment: datetime,
+    ) -> None:
+        """The next event's network, then the next's, and so on."""
+        index = -1
+        if account_id and user_name and as_number is not None:
+            key = (account_id, user_name, as_number, as_organization or "")
+            index = self._indices.setdefault(key, len(self.networks))
+            if index == len(self.networks):
+                self.networks.append(key)
+        self.network_of.append(index)
+        self.moments.append((moment - _UNIX_EPOCH) // timedelta(microseconds=1))
+
+    def newest(self, events: Iterable[int]) -> datetime | None:
+        """The latest time among these events (their indices)."""
+        moments = self.moments
+        latest = max((moments[event] for event in events), default=None)
+        return None if latest is None else _moment(latest)
 
 
 @dataclass
 class _Tally:
-    first_seen: datetime
-    last_seen: datetime
+    first_seen: int
+    last_seen: int
     count: int = 0
-    days: Counter[date] = field(default_factory=Counter)
+    days: Counter[int] = field(default_factory=Counter)
 
 
-def record_network_use(uses: Iterable[NetworkUse]) -> None:
-    """Add newly stored events to the principal-network history."""
+def record_network_use(stored: Iterable[tuple[NetworkUses, Iterable[int]]]) -> None:
+    """Add newly stored events to the principal-network history.
+
+    stored holds, for each file stored, its events' network uses and the
+    indices of the events that were new.
+    """
     tallies: dict[NetworkKey, _Tally] = {}
-    for account_id, user_name, as_number, as_organization, moment in uses:
-        if not account_id or not user_name or as_number is None:
-            continue
-        key = (account_id, user_name, as_number, as_organization or "")
-        tally = tallies.get(key)
-        if tally is None:
-            tally = tallies[key] = _Tally(first_seen=moment, last_seen=moment)
-        tally.first_seen = min(tally.first_seen, moment)
-        tally.last_seen = max(tally.last_seen, moment)
-        tally.count += 1
-        tally.days[moment.date()] += 1
+    for uses, events in stored:
+        network_of, moments = uses.network_of, uses.moments
+        file_tallies: list[_Tally | None] = [None] * len(uses.networks)
+        for event in events:
+            network = network_of[event]
+            if network < 0:
+                continue
+            moment = moments[event]
+            tally = file_tallies[network]
+            if tally is None:
+                key = uses.networks[network]
+                tally = tallies.get(key)
+                if tally is None:
+                    tally = tallies[key] = _Tally(first_seen=moment, last_seen=moment)
+                file_tallies[network] = tally
+            if moment < tally.first_seen:
+                tally.first_seen = moment
+            elif moment > tally.last_seen:
+                tally.last_seen = moment
+            tally.count += 1
+            tally.days[moment // _DAY] += 1
     if not tallies:
         return
     # Sorted keys: concurrent writers lock rows in the same order, never deadlocking.
-    keys = sorted(tallies)
-    ids = _upsert_networks(keys, tallies)
+    by_key = sorted(tallies.items())
+    ids = _upsert_networks(by_key)
     _upsert_days(
-        [(ids[key], day, count) for key in keys for day, count in tallies[key].days.items()]
+        [
+            (ids[key], _day(day), count)
+            for key, tally in by_key
+            for day, count in sorted(tally.days.items())
+        ]
     )
 
 
-def _upsert_networks(keys: list[NetworkKey], tallies: dict[NetworkKey, _Tally]) -> dict:
+def _moment(microseconds: int) -> datetime:
+    return _UNIX_EPOCH + timedelta(microseconds=microseconds)
+
+
+def _day(days: int) -> date:
+    return date(1970, 1, 1) + timedelta(days=days)
+
+
+def _upsert_networks(by_key: list[tuple[NetworkKey, _Tally]]) -> dict[NetworkKey, int]:
     table = connection.ops.quote_name(PrincipalNetwork._meta.db_table)
     rows = [
-        (*key, tallies[key].first_seen, tallies[key].last_seen, tallies[key].count) for key in keys
+        (*key, _moment(tally.first_seen), _moment(tally.last_seen), tally.count)
+        for key, tally in by_key
     ]
     source, values = _rows_source(
-        rows, ["text", "text", "bigint", "text", "timestamptz", "timestamptz", "bigint"]
+        rows,
+        [
+            ("account_id", "text"),
+            ("user_name", "text"),
+            ("as_number", "bigint"),
+            ("as_organization", "text"),
+            ("first_seen", "timestamptz"),
+            ("last_seen", "timestamptz"),
+            ("event_count", "bigint"),
+        ],
     )
     # CASE rather than LEAST/GREATEST: the same statement runs on PostgreSQL and SQLite.
     sql = (  # no value is interpolated: every value is a parameter
@@ -78,7 +154,9 @@ def _upsert_networks(keys: list[NetworkKey], tallies: dict[NetworkKey, _Tally]) 
 
 def _upsert_days(rows: list[tuple[int, date, int]]) -> None:
     table = connection.ops.quote_name(PrincipalNetworkDay._meta.db_table)
-    source, values = _rows_source(rows, ["bigint", "date", "integer"])
+    source, values = _rows_source(
+        rows, [("network_id", "bigint"), ("day", "date"), ("event_count", "integer")]
+    )
     sql = (  # no value is interpolated: every value is a parameter
         f"INSERT INTO {table} (network_id, day, event_count) {source} "
         "ON CONFLICT (network_id, day) DO UPDATE SET "
@@ -88,19 +166,19 @@ def _upsert_days(rows: list[tuple[int, date, int]]) -> None:
         cursor.execute(sql, values)
 
 
-def _rows_source(rows: list[tuple], types: list[str]) -> tuple[str, list]:
+def _rows_source(rows: list[tuple], columns: list[tuple[str, str]]) -> tuple[str, list]:
     """The rows to insert as SQL and its parameters.
 
-    On PostgreSQL, one array per column, unnested: the statement is the same
-    whatever the number of rows, so the driver need not parse a new one with
-    thousands of placeholders for every file. SQLite takes VALUES.
+    On PostgreSQL, one JSON array of them, the one parameter of a statement
+    that is the same whatever the number of rows: nothing for the driver to
+    build or quote row by row. SQLite takes VALUES.
     """
     if connection.vendor == "postgresql":
-        arrays = ", ".join(f"%s::{type_}[]" for type_ in types)
-        return f"SELECT * FROM unnest({arrays})", [
-            list(column) for column in zip(*rows, strict=True)
-        ]
-    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(types)) + ")"] * len(rows))
+        names = [name for name, _ in columns]
+        document = orjson.dumps([dict(zip(names, row, strict=True)) for row in rows])
+        record = ", ".join(f"{name} {type_}" for name, type_ in columns)
+        return f"SELECT * FROM json_to_recordset(%s::json) AS r({record})", [document.decode()]
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
     adapt = {
         "timestamptz": connection.ops.adapt_datetimefield_value,
         "date": connection.ops.adapt_datefield_value,
@@ -108,6 +186,6 @@ def _rows_source(rows: list[tuple], types: list[str]) -> tuple[str, list]:
     values = [
         adapt[type_](value) if type_ in adapt else value
         for row in rows
-        for type_, value in zip(types, row, strict=True)
+        for (_, type_), value in zip(columns, row, strict=True)
     ]
     return f"VALUES {placeholders}", values

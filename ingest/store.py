@@ -21,7 +21,7 @@ from django.utils import timezone
 from ingest import rows
 from ingest.ecs import BadRecord, normalise
 from ingest.geoip import network_lookup
-from ingest.history import NetworkUse, record_network_use
+from ingest.history import NetworkUses, record_network_use
 from ingest.logfiles import BadLogFile, decode_records, storable
 from ingest.models import Event, LogObject
 
@@ -57,7 +57,7 @@ class PreparedFile:
     for_copy: bool  # rows made for PostgreSQL's COPY, else for SQLite's INSERT
     positions: list[int] = field(default_factory=list)  # each row's place in Records
     event_ids: list[str] = field(default_factory=list)
-    uses: list[NetworkUse] = field(default_factory=list)
+    uses: NetworkUses = field(default_factory=NetworkUses)
     copy_data: bytearray = field(default_factory=bytearray)  # rows.copy_row, end to end
     ends: list[int] = field(default_factory=list)  # where each row ends in copy_data
     values: list[tuple] = field(default_factory=list)  # rows.insert_values of each row
@@ -86,7 +86,8 @@ def already_read(*, source: str, key: str, version: str) -> bool:
 def store_log_file(*, source: str, key: str, version: str, content: bytes) -> FileResult:
     """Decode and store one log file, recording it as read (or failed)."""
     prepared = prepare_log_file(key=key, content=content, for_copy=copy_wanted())
-    return store_prepared(prepared, source=source, version=version)
+    [result] = store_prepared([(prepared, version)], source=source)
+    return result
 
 
 def copy_wanted() -> bool:
@@ -145,46 +146,46 @@ def prepare_log_file(*, key: str, content: bytes, for_copy: bool) -> PreparedFil
         seen.add(event_id)
         prepared.positions.append(position)
         prepared.event_ids.append(event_id)
-        prepared.uses.append(
-            (
-                columns["account_id"],
-                columns["user_name"],
-                columns["as_number"],
-                columns["as_organization"],
-                columns["timestamp"],
-            )
+        prepared.uses.add(
+            columns["account_id"],
+            columns["user_name"],
+            columns["as_number"],
+            columns["as_organization"],
+            columns["timestamp"],
         )
     return prepared
 
 
-def store_prepared(prepared: PreparedFile, *, source: str, version: str) -> FileResult:
-    """Store a prepared log file's new events and record the file as read (or failed).
-
-    The events, the principal-network history and the LogObject row are
-    written in one transaction.
+def store_prepared(batch: list[tuple[PreparedFile, str]], *, source: str) -> list[FileResult]:
+    """Store prepared log files (each with its version) and record them as read
+    (or failed), in one transaction: their events, the principal-network
+    history and their LogObject rows. A failure stores none of them, to be
+    read again.
     """
-    result = prepared.result
-    key = prepared.key
-    if result.status == LogObject.Status.FAILED:
-        _record_log_object(source, key, version, prepared.size, result)
-        return result
+    results = []
+    stored = []
     with transaction.atomic():
         _serialise_event_ids()
-        log_object = _record_log_object(source, key, version, prepared.size, result)
-        new, refused = insert_events(prepared, log_object_id=log_object.pk)
-        uses = [prepared.uses[index] for index in new]
-        record_network_use(uses)
-        result.new_events = len(new)
-        result.newest_event = max((use[-1] for use in uses), default=None)
-        result.problems.extend(refused)
-        result.duplicates += len(prepared.event_ids) - len(refused) - result.new_events
-        LogObject.objects.filter(pk=log_object.pk).update(
-            new_events=result.new_events,
-            duplicates=result.duplicates,
-            problems=len(result.problems),
-            error="\n".join(result.problems)[:10_000],
-        )
-    return result
+        for prepared, version in batch:
+            result = prepared.result
+            results.append(result)
+            log_object = _record_log_object(source, prepared.key, version, prepared.size, result)
+            if result.status == LogObject.Status.FAILED:
+                continue
+            new, refused = insert_events(prepared, log_object_id=log_object.pk)
+            stored.append((prepared.uses, new))
+            result.new_events = len(new)
+            result.newest_event = prepared.uses.newest(new)
+            result.problems.extend(refused)
+            result.duplicates += len(prepared.event_ids) - len(refused) - result.new_events
+            LogObject.objects.filter(pk=log_object.pk).update(
+                new_events=result.new_events,
+                duplicates=result.duplicates,
+                problems=len(result.problems),
+                error="\n".join(result.problems)[:10_000],
+            )
+        record_network_use(stored)
+    return results
 
 
 def _serialise_event_ids() -> None:
