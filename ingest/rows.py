@@ -23,11 +23,33 @@ import orjson
 from ingest.models import Event, RecordField
 
 STORING = ["ingested", "log_object_id"]
-FIELDS = sorted(
-    (f for f in Event._meta.concrete_fields if not f.primary_key),
-    key=lambda f: f.attname in STORING,
+
+
+def _kind(field: Any) -> str:
+    if isinstance(field, RecordField):
+        return "json"
+    # A column of another type fails here, at start-up, until copy_row can write it.
+    return {
+        "TextField": "text",
+        "JSONField": "jsonb",
+        "DateTimeField": "timestamptz",
+        "BigIntegerField": "int8",
+        "GenericIPAddressField": "inet",
+    }[field.get_internal_type()]
+
+
+_KIND_ORDER = ["text", "timestamptz", "int8", "inet", "jsonb", "json"]
+# The columns grouped by type, so that a row is written a type at a time,
+# and the storing columns last.
+_COLUMNS = {f.attname: f for f in Event._meta.concrete_fields if not f.primary_key}
+ATTNAMES = sorted(
+    (name for name in _COLUMNS if name not in STORING),
+    key=lambda name: _KIND_ORDER.index(_kind(_COLUMNS[name])),
 )
-ATTNAMES = [f.attname for f in FIELDS if f.attname not in STORING]
+FIELDS = [_COLUMNS[name] for name in [*ATTNAMES, *STORING]]
+_BY_KIND = {
+    kind: [name for name in ATTNAMES if _kind(_COLUMNS[name]) == kind] for kind in _KIND_ORDER
+}
 
 JsonEncoder = Callable[[Any], bytes]
 
@@ -57,20 +79,6 @@ _length = struct.Struct(">i").pack
 _int8_field = struct.Struct(">iq").pack
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # PostgreSQL's, for timestamps
 _MICROSECOND = timedelta(microseconds=1)
-_TEXT, _JSON, _JSONB, _TIME, _INT8, _INET = range(6)
-_KINDS = {
-    "TextField": _TEXT,
-    "JSONField": _JSONB,
-    "DateTimeField": _TIME,
-    "BigIntegerField": _INT8,
-    "GenericIPAddressField": _INET,
-}
-# A column of another type fails here, at start-up, until copy_row can write it.
-_COPY_COLUMNS = [
-    (f.attname, _JSON if isinstance(f, RecordField) else _KINDS[f.get_internal_type()])
-    for f in FIELDS
-    if f.attname in ATTNAMES
-]
 
 
 def copy_row(columns: dict[str, Any], encode: JsonEncoder) -> bytes:
@@ -80,30 +88,32 @@ def copy_row(columns: dict[str, Any], encode: JsonEncoder) -> bytes:
     column cannot take.
     """
     parts = [_FIELD_COUNT]
-    append = parts.append
-    for attname, kind in _COPY_COLUMNS:
-        value = columns[attname]
+    append, extend = parts.append, parts.extend
+    get = columns.__getitem__
+    for value in map(get, _BY_KIND["text"]):
         if value is None:
             append(_NULL)
-        elif kind == _TEXT:
-            data = value.encode()
-            append(_length(len(data)))
-            append(data)
-        elif kind == _JSONB:
-            data = encode(value)
-            append(_length(len(data) + 1))
-            append(b"\x01")  # jsonb's binary form: a version byte, then the text
-            append(data)
-        elif kind == _JSON:
-            data = encode(value)
-            append(_length(len(data)))
-            append(data)
-        elif kind == _TIME:
-            append(_int8_field(8, (value - _EPOCH) // _MICROSECOND))
-        elif kind == _INT8:
-            append(_int8_field(8, value))
         else:
-            append(_inet_field(value))
+            data = value.encode()
+            extend((_length(len(data)), data))
+    for value in map(get, _BY_KIND["timestamptz"]):
+        append(_NULL if value is None else _int8_field(8, (value - _EPOCH) // _MICROSECOND))
+    for value in map(get, _BY_KIND["int8"]):
+        append(_NULL if value is None else _int8_field(8, value))
+    for value in map(get, _BY_KIND["inet"]):
+        append(_NULL if value is None else _inet_field(value))
+    for value in map(get, _BY_KIND["jsonb"]):
+        if value is None:
+            append(_NULL)
+        else:
+            data = encode(value)  # jsonb's binary form: a version byte, then the text
+            extend((_length(len(data) + 1), b"\x01", data))
+    for value in map(get, _BY_KIND["json"]):
+        if value is None:
+            append(_NULL)
+        else:
+            data = encode(value)
+            extend((_length(len(data)), data))
     return b"".join(parts)
 
 
