@@ -18,6 +18,7 @@ from ingest.models import PrincipalNetwork, PrincipalNetworkDay
 
 NetworkKey = tuple[str, str, int, str]  # account, user name, AS number, AS organisation
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _DAY = 86_400_000_000  # microseconds
 
 
@@ -50,7 +51,7 @@ class NetworkUses:
             if index == len(self.networks):
                 self.networks.append(key)
         self.network_of.append(index)
-        self.moments.append((moment - _UNIX_EPOCH) // timedelta(microseconds=1))
+        self.moments.append((moment - _UNIX_EPOCH) // _MICROSECOND)
 
     def newest(self, events: Iterable[int]) -> datetime | None:
         """The latest time among these events (their indices)."""
@@ -110,7 +111,7 @@ def record_network_use(stored: Iterable[tuple[NetworkUses, Iterable[int]]]) -> N
 
 
 def _moment(microseconds: int) -> datetime:
-    return _UNIX_EPOCH + timedelta(microseconds=microseconds)
+    return _UNIX_EPOCH + microseconds * _MICROSECOND
 
 
 def _day(days: int) -> date:

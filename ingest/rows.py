@@ -7,7 +7,8 @@ another process, see ingest.files), so that storing a file's events is
 little more than sending bytes. SQLite takes INSERT parameters.
 
 event.ingested and the log object are known only when a row is stored: they
-are the last two columns, and their fields are added then (see suffix()).
+are the last two columns, and every row ends with room for their fields,
+filled in then (see storing_fields()).
 """
 
 import functools
@@ -76,13 +77,14 @@ TRAILER = struct.pack(">h", -1)
 _NULL = struct.pack(">i", -1)
 _FIELD_COUNT = struct.pack(">h", len(FIELDS))
 _length = struct.Struct(">i").pack
-_int8_field = struct.Struct(">iq").pack
+_INT8_FIELD = struct.Struct(">iq")
+_int8_field = _INT8_FIELD.pack
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # PostgreSQL's, for timestamps
 _MICROSECOND = timedelta(microseconds=1)
 
 
 def copy_row(columns: dict[str, Any], encode: JsonEncoder) -> bytes:
-    """One row in COPY's binary form, without the last two (storing) fields.
+    """One row in COPY's binary form, ending with room for the storing fields.
 
     Raises UnicodeEncodeError, OverflowError or struct.error for a value the
     column cannot take.
@@ -114,13 +116,17 @@ def copy_row(columns: dict[str, Any], encode: JsonEncoder) -> bytes:
         else:
             data = encode(value)
             extend((_length(len(data)), data))
+    append(_STORING_ROOM)
     return b"".join(parts)
 
 
-def suffix(ingested: datetime, log_object_id: int | None) -> bytes:
-    """The storing fields that end every row of one file."""
-    log_object = _NULL if log_object_id is None else _int8_field(8, log_object_id)
-    return _int8_field(8, (ingested - _EPOCH) // _MICROSECOND) + log_object
+def storing_fields(ingested: datetime, log_object_id: int) -> bytes:
+    """The fields that end every row of one file: STORING_SIZE bytes."""
+    return _int8_field(8, (ingested - _EPOCH) // _MICROSECOND) + _int8_field(8, log_object_id)
+
+
+STORING_SIZE = 2 * _INT8_FIELD.size
+_STORING_ROOM = bytes(STORING_SIZE)
 
 
 @functools.lru_cache(maxsize=65536)

@@ -62,15 +62,21 @@ class PreparedFile:
     ends: list[int] = field(default_factory=list)  # where each row ends in copy_data
     values: list[tuple] = field(default_factory=list)  # rows.insert_values of each row
 
-    def copy_rows(self, indices: list[int], suffix: bytes) -> bytes:
-        """COPY's binary data for these rows, each ended with suffix."""
+    def store_at(self, ingested: datetime, log_object_id: int) -> None:
+        """Fill in the storing fields at the end of every row."""
+        fields = rows.storing_fields(ingested, log_object_id)
+        data = self.copy_data
+        for end in self.ends:
+            data[end - rows.STORING_SIZE : end] = fields
+
+    def copy_rows(self, indices: list[int]) -> list[bytes | memoryview]:
+        """COPY's binary data for these rows, in pieces."""
         data = memoryview(self.copy_data)
-        parts = [rows.HEADER]
-        for index in indices:
-            parts.append(data[self.ends[index - 1] if index else 0 : self.ends[index]])
-            parts.append(suffix)
-        parts.append(rows.TRAILER)
-        return b"".join(parts)
+        if len(indices) == len(self.ends):
+            return [rows.HEADER, data, rows.TRAILER]
+        ends = self.ends
+        chosen = b"".join(data[ends[index - 1] if index else 0 : ends[index]] for index in indices)
+        return [rows.HEADER, chosen, rows.TRAILER]
 
 
 def content_version(content: bytes) -> str:
@@ -126,9 +132,10 @@ def prepare_log_file(*, key: str, content: bytes, for_copy: bool) -> PreparedFil
         except BadRecord as error:
             result.problems.append(f"{key}: Records[{position}]: {error}")
             continue
-        result.problems.extend(
-            f"{key}: Records[{position}]: {warning}" for warning in normalised.warnings
-        )
+        if normalised.warnings:
+            result.problems.extend(
+                f"{key}: Records[{position}]: {warning}" for warning in normalised.warnings
+            )
         columns = _enriched(normalised.columns, record)
         event_id = columns["event_id"]
         if event_id in seen:
@@ -214,17 +221,23 @@ def _enriched(columns: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]
 def _record_log_object(
     source: str, key: str, version: str, size: int, result: FileResult
 ) -> LogObject:
-    log_object, _ = LogObject.objects.update_or_create(
-        source=source,
-        key=key,
-        version=version,
-        defaults={
-            "size": size,
-            "status": result.status,
-            "records": result.records,
-            "problems": len(result.problems),
-            "error": "\n".join(result.problems)[:10_000],
-        },
+    """Insert or update the file's LogObject row, in one statement."""
+    [log_object] = LogObject.objects.bulk_create(
+        [
+            LogObject(
+                source=source,
+                key=key,
+                version=version,
+                size=size,
+                status=result.status,
+                records=result.records,
+                problems=len(result.problems),
+                error="\n".join(result.problems)[:10_000],
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["source", "key", "version"],
+        update_fields=["size", "status", "records", "problems", "error", "read_at"],
     )
     return log_object
 
@@ -234,9 +247,7 @@ def _record_log_object(
 # to build on the client and parse on the server. On SQLite a multi-row
 # INSERT … ON CONFLICT DO NOTHING RETURNING tells exactly which events were
 # new. A batch the database refuses goes in again row by row, the same way.
-def insert_events(
-    prepared: PreparedFile, *, log_object_id: int | None
-) -> tuple[list[int], list[str]]:
+def insert_events(prepared: PreparedFile, *, log_object_id: int) -> tuple[list[int], list[str]]:
     """Insert the events not stored yet. Returns the indices of the rows that
     were new, and problems.
 
@@ -245,11 +256,11 @@ def insert_events(
     """
     ingested = timezone.now()
     if prepared.for_copy:
-        suffix = rows.suffix(ingested, log_object_id)
+        prepared.store_at(ingested, log_object_id)
         batch_rows = COPY_BATCH_ROWS
 
         def insert(indices: list[int]) -> list[int]:
-            return _copy_new(prepared, indices, suffix)
+            return _copy_new(prepared, indices)
     else:
         storing = (ingested, log_object_id)
         batch_rows = INSERT_BATCH_ROWS
@@ -311,10 +322,10 @@ def _insert_new(prepared: PreparedFile, indices: list[int], storing: tuple) -> l
 # are the batch's stored events looked up and left out. The advisory lock held
 # since the transaction began (see _serialise_event_ids) keeps any other
 # writer from storing one in between.
-def _copy_new(prepared: PreparedFile, indices: list[int], suffix: bytes) -> list[int]:
+def _copy_new(prepared: PreparedFile, indices: list[int]) -> list[int]:
     try:
         with transaction.atomic():
-            _copy(prepared.copy_rows(indices, suffix))
+            _copy(prepared.copy_rows(indices))
         return indices
     except IntegrityError:
         pass
@@ -326,11 +337,11 @@ def _copy_new(prepared: PreparedFile, indices: list[int], suffix: bytes) -> list
         stored = {event_id for (event_id,) in cursor.fetchall()}
     new = [index for index in indices if prepared.event_ids[index] not in stored]
     if new:
-        _copy(prepared.copy_rows(new, suffix))
+        _copy(prepared.copy_rows(new))
     return new
 
 
-def _copy(data: bytes) -> None:
+def _copy(pieces: list[bytes | memoryview]) -> None:
     table = connection.ops.quote_name(_TABLE)
     sql = f"COPY {table} ({_column_list()}) FROM STDIN (FORMAT BINARY)"
     with (
@@ -338,4 +349,5 @@ def _copy(data: bytes) -> None:
         connection.wrap_database_errors,
         cursor.cursor.copy(sql) as copy,
     ):
-        copy.write(data)
+        for piece in pieces:
+            copy.write(piece)

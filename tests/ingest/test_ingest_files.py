@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.core.management import CommandError
 from django.db import DatabaseError, connection
+from django.utils import timezone
 
 from ingest.models import Event, LogObject
 from tests.cloudtrail import (
@@ -121,6 +122,24 @@ def test_it_stores_an_event_repeated_in_a_file_or_across_files_once(tmp_path):
     assert run.stdout.splitlines() == [summary(files=2, records=5, new=3, duplicates=2)]
     assert Event.objects.count() == 3
     assert {(o.new_events, o.duplicates) for o in LogObject.objects.all()} == {(2, 1), (1, 1)}
+
+
+def test_it_records_when_and_from_which_file_each_event_was_stored(tmp_path):
+    first = write_log(tmp_path / "a.json", [record("a1"), record("a2")])
+    second = write_log(tmp_path / "b.json.gz", [record("b1")])
+    before = timezone.now()
+
+    run_ingest_files(first, second)
+
+    after = timezone.now()
+    log_objects = {o.key: o.pk for o in LogObject.objects.all()}
+    events = Event.objects.all()
+    assert {e.event_id: e.log_object_id for e in events} == {
+        "a1": log_objects[str(first)],
+        "a2": log_objects[str(first)],
+        "b1": log_objects[str(second)],
+    }
+    assert all(before <= e.ingested <= after for e in events)
 
 
 def test_it_keeps_the_first_copy_of_a_repeated_event(tmp_path):
