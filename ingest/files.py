@@ -25,8 +25,9 @@ FILE_SOURCE = "file"
 # Files stored in one transaction: the principal-network history their events
 # share is written once, and a transaction's own costs are paid once.
 FILES_PER_TRANSACTION = 8
-# Files decoded ahead: the next transaction's, while one is being stored.
-PREPARE_AHEAD = FILES_PER_TRANSACTION
+# Files decoded ahead: the next two transactions' worth, so that decoding,
+# which shares the two cores with storing, keeps ahead through uneven files.
+PREPARE_AHEAD = 2 * FILES_PER_TRANSACTION
 
 
 class NotConfigured(RuntimeError):
