@@ -1,8 +1,9 @@
 """Store one log file's records as events: normalise, enrich, insert once.
 
-A file's records and its LogObject row are written in one transaction, so a
-crash never leaves half a file behind and a file is never marked read without
-its events. The same eventID is stored once, whichever file brings it.
+A file's records and its LogObject row are written in the same transaction
+(ingest_files puts several files in one), so a crash never leaves half a file
+behind and a file is never marked read without its events. The same eventID
+is stored once, whichever file brings it.
 
 Reading a file is done in two steps: prepare_log_file decodes it and makes
 its rows (no database work, so it can run ahead in another process), and
