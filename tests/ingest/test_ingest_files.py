@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,6 +10,7 @@ from django.core.management import CommandError
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
+from ingest import files
 from ingest.models import Event, LogObject
 from tests.cloudtrail import (
     ACCOUNT,
@@ -385,6 +387,25 @@ def test_it_stores_nothing_from_a_file_whose_storage_fails_and_reads_it_again(tm
     run = run_ingest_files(log)
 
     assert run.summary == summary(files=1, records=3, new=3)
+
+
+def _decoder_dies(*args, **kwargs):
+    os._exit(1)
+
+
+def test_it_says_so_when_the_decoding_process_dies_and_reads_everything_next_time(
+    tmp_path, monkeypatch
+):
+    log = write_log(tmp_path / "log.json", [record("a"), record("b")])
+    monkeypatch.setattr(files, "_prepare", _decoder_dies)
+
+    run = run_ingest_files(log)
+
+    assert isinstance(run.error, CommandError)
+    assert "run the command again" in str(run.error)
+    assert Event.objects.count() == 0
+    monkeypatch.undo()
+    assert run_ingest_files(log).summary == summary(files=1, records=2, new=2)
 
 
 def test_it_reports_a_broken_file_again_on_the_next_run(tmp_path):

@@ -1,5 +1,6 @@
 """python manage.py ingest_files PATH… — read CloudTrail log files or folders of them."""
 
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -18,6 +19,11 @@ class Command(BaseCommand):
             report = ingest_paths(paths)
         except NotConfigured as error:
             raise CommandError(str(error)) from None
+        except BrokenProcessPool:
+            raise CommandError(
+                "the process decoding the files stopped (out of memory?); the files stored "
+                "before it are kept: run the command again to read the rest"
+            ) from None
         for problem in report.problems:
             self.stderr.write(problem)
         self.stdout.write(f"ingest_files: {report.summary()}")
