@@ -62,8 +62,6 @@ class Normalised:
 def _text(value: Any) -> str | None:
     if value is None or type(value) is str:
         return value
-    if isinstance(value, str):
-        return str(value)
     if isinstance(value, (dict, list)):
         return None
     return str(value)

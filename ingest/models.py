@@ -49,7 +49,7 @@ class RecordField(models.JSONField):
         return super().db_type(connection)
 
     def from_db_value(self, value, expression, connection):
-        if value is None or not isinstance(value, str):  # psycopg has parsed json already
+        if not isinstance(value, str):  # None, or json that psycopg has parsed already
             return value
         return super().from_db_value(value, expression, connection)
 

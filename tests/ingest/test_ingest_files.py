@@ -10,7 +10,7 @@ from django.core.management import CommandError
 from django.db import DatabaseError, connection
 from django.utils import timezone
 
-from ingest import files
+from ingest import files, store
 from ingest.models import Event, LogObject
 from tests.cloudtrail import (
     ACCOUNT,
@@ -142,6 +142,26 @@ def test_it_records_when_and_from_which_file_each_event_was_stored(tmp_path):
         "b1": log_objects[str(second)],
     }
     assert all(before <= e.ingested <= after for e in events)
+
+
+def test_it_reads_a_file_named_twice_once(tmp_path):
+    log = write_log(tmp_path / "logs" / "a.json", [record("a")])
+
+    run = run_ingest_files(tmp_path / "logs", log)
+
+    assert run.summary == summary(files=1, records=1, new=1)
+
+
+def test_it_stores_a_file_larger_than_one_copy_batch_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "COPY_BATCH_ROWS", 2)
+    write_log(tmp_path / "first.json", [record("c")])
+    log = write_log(tmp_path / "second.json", [record(f"{n}") for n in "abcde"])
+
+    run = run_ingest_files(tmp_path / "first.json", log)
+
+    assert run.summary == summary(files=2, records=6, new=5, duplicates=1)
+    assert stored_ids() == set("abcde")
+    assert len({e.log_object_id for e in Event.objects.exclude(event_id="c")}) == 1
 
 
 def test_it_keeps_the_first_copy_of_a_repeated_event(tmp_path):
