@@ -1,6 +1,7 @@
 """Ingestion benchmark: CloudTrail log files into PostgreSQL, against the parse-only floor.
 
     .venv/bin/python bench/ingest.py [--events N] [--database-url URL]
+    .venv/bin/python bench/ingest.py --compare OTHER_CHECKOUT [--rounds R]
 
 Writes N events as gzip CloudTrail log files in S3's key layout (a mix of
 Lambda Invoke data events and management events, from many source addresses
@@ -9,6 +10,11 @@ spread over a generated ASN database) into a temporary folder, then measures:
   floor       decompress and JSON-parse every file, nothing else;
   end to end  `manage.py ingest_files FOLDER` into a fresh database, run as a
               child process so its peak memory is its own.
+
+With --compare, only the end-to-end run is measured, for this checkout and
+another (say, a `git worktree` of the previous commit) in turns, R rounds on
+the same files: a before/after figure that PostgreSQL's run-to-run variation
+affects alike.
 
 The database named in --database-url is dropped and created again: point it at
 a scratch database, never at one that holds anything.
@@ -513,6 +519,62 @@ def measure_database_alone(url: str, folder: Path) -> tuple[float, int]:
     return seconds, stored_events(url)
 
 
+def ingest_end_to_end(
+    checkout: Path, url: str, folder: Path, events: int
+) -> tuple[float, int] | None:
+    """`manage.py ingest_files` of checkout into a fresh database: (seconds, peak RSS)."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "GEOIP_ASN_DB": str(folder / "asn.mmdb"),
+        "ASNWATCH_VAR_DIR": str(folder / "var"),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("GEOIP_CITY_DB", None)
+    recreate_database(url)
+    manage = [sys.executable, str(checkout / "manage.py")]
+    _, status, _, out, err = run_child([*manage, "migrate", "--verbosity=0"], env)
+    if status != 0:
+        print(f"{checkout}: migrate failed ({status}):\n{out}{err}", file=sys.stderr)
+        return None
+    checkpoint(url)
+    seconds, status, peak, out, err = run_child(
+        [*manage, "ingest_files", str(folder / "logs")], env
+    )
+    print(f"{checkout}: {out.strip()}")
+    if status != 0:
+        print(f"{checkout}: ingest_files exited {status}:\n{err[-4000:]}", file=sys.stderr)
+        return None
+    return seconds, peak
+
+
+def compare(other: Path, rounds: int, url: str, folder: Path, events: int, expected: int) -> int:
+    """End to end for this checkout and other in turns; the median rate of each."""
+    rates: dict[Path, list[float]] = {ROOT: [], other: []}
+    for round_number in range(1, rounds + 1):
+        for checkout in (other, ROOT):
+            measured = ingest_end_to_end(checkout, url, folder, events)
+            if measured is None:
+                return 1
+            seconds, peak = measured
+            stored = stored_events(url)
+            if stored != expected:
+                print(f"{checkout}: stored {stored:,}, expected {expected:,}", file=sys.stderr)
+                return 1
+            rates[checkout].append(events / seconds)
+            print(
+                f"round {round_number} {checkout}: {seconds:.1f}s, {events / seconds:,.0f} "
+                f"events/s, peak RSS {peak / 2**20:,.0f} MB"
+            )
+    for checkout, measured in rates.items():
+        ordered = sorted(measured)
+        print(
+            f"{checkout}: median {ordered[len(ordered) // 2]:,.0f} events/s "
+            f"(runs: {', '.join(f'{rate:,.0f}' for rate in measured)})"
+        )
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -522,6 +584,13 @@ def main() -> int:
         help="a scratch PostgreSQL database: it is dropped and created again",
     )
     parser.add_argument("--keep", action="store_true", help="keep the files and the database")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        metavar="CHECKOUT",
+        help="measure end to end for this checkout and CHECKOUT in turns",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="turns each, with --compare")
     arguments = parser.parse_args()
     url = arguments.database_url
     if not url.startswith(("postgres://", "postgresql://")):
@@ -539,34 +608,20 @@ def main() -> int:
             f"written in {time.perf_counter() - started:.0f}s"
         )
 
+        if arguments.compare:
+            other = arguments.compare.resolve()
+            expected = arguments.events - repeats
+            return compare(other, arguments.rounds, url, folder, arguments.events, expected)
+
         floor_seconds, records = measure_floor(paths)
         assert records == arguments.events, records
         floor_rate = records / floor_seconds
         print(f"floor (gunzip + json.loads): {floor_seconds:.1f}s, {floor_rate:,.0f} events/s")
 
-        env = {
-            **os.environ,
-            "DATABASE_URL": url,
-            "GEOIP_ASN_DB": str(folder / "asn.mmdb"),
-            "ASNWATCH_VAR_DIR": str(folder / "var"),
-            "PYTHONUNBUFFERED": "1",
-        }
-        env.pop("GEOIP_CITY_DB", None)
-        recreate_database(url)
-        manage = [sys.executable, str(ROOT / "manage.py")]
-        seconds, status, _, out, err = run_child([*manage, "migrate", "--verbosity=0"], env)
-        if status != 0:
-            print(f"migrate failed ({status}):\n{out}{err}", file=sys.stderr)
+        measured = ingest_end_to_end(ROOT, url, folder, arguments.events)
+        if measured is None:
             return 1
-
-        checkpoint(url)
-        seconds, status, peak, out, err = run_child(
-            [*manage, "ingest_files", str(folder / "logs")], env
-        )
-        print(out.strip())
-        if status != 0:
-            print(f"ingest_files exited {status}:\n{err[-4000:]}", file=sys.stderr)
-            return 1
+        seconds, peak = measured
         stored = stored_events(url)
         expected = arguments.events - repeats
         if stored != expected:
