@@ -3,13 +3,16 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from triage.forms import RateLimitedAuthenticationForm
+from signin.forms import AdminSignInForm, SignInForm
+
+# Both sign-in pages say when the throttle refused an attempt (signin/).
+admin.site.login_form = AdminSignInForm
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="alerts"), name="home"),
     path(
         "login/",
-        auth_views.LoginView.as_view(authentication_form=RateLimitedAuthenticationForm),
+        auth_views.LoginView.as_view(authentication_form=SignInForm),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,20 +1,15 @@
-"""Forms of the triage pages: the list's filters, the workflow actions, and sign-in.
+"""Forms of the triage pages: the list's filters and the workflow actions.
 
-Sign-in is rate-limited here: after LOGIN_FAILURE_LIMIT failures for one user
-name from one address within LOGIN_FAILURE_WINDOW_MINUTES, further attempts
-are refused without checking the password. Failures are rows in the database,
-so every gunicorn worker sees the same count.
+Sign-in has its own forms, behind the throttle (signin/).
 """
 
 from datetime import UTC, datetime, time, timedelta
 
 from django import forms
-from django.conf import settings
-from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from triage.models import Alert, LoginFailure
+from triage.models import Alert
 from triage.selectors import DEFAULT_SORT, AlertFilters
 
 STATUS_CHOICES = [("", "Any status"), *Alert.Status.choices]
@@ -194,48 +189,6 @@ class NoteForm(forms.Form):
 class ChecklistStepForm(forms.Form):
     done = forms.BooleanField(required=False)
     note = forms.CharField(required=False, max_length=4000, widget=forms.Textarea({"rows": 2}))
-
-
-# ---------------------------------------------------------------- sign-in
-
-
-def _client_address(request) -> str:
-    # REMOTE_ADDR: behind a proxy, the proxy must be the one rate-limited per client
-    # address; trusting X-Forwarded-For here would let anyone pick a fresh address.
-    return (request.META.get("REMOTE_ADDR") or "0.0.0.0") if request else "0.0.0.0"  # noqa: S104
-
-
-class RateLimitedAuthenticationForm(AuthenticationForm):
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "rate_limited": (
-            "Too many failed sign-ins for this user name from your address. "
-            "Wait %(minutes)d minutes and try again, or ask an admin to reset your password."
-        ),
-    }
-
-    def clean(self):
-        username = (self.cleaned_data.get("username") or "").strip().lower()[:150]
-        address = _client_address(self.request)
-        window = timedelta(minutes=settings.LOGIN_FAILURE_WINDOW_MINUTES)
-        now = timezone.now()
-        recent = LoginFailure.objects.filter(
-            username=username, address=address, at__gte=now - window
-        )
-        if recent.count() >= settings.LOGIN_FAILURE_LIMIT:
-            raise ValidationError(
-                self.error_messages["rate_limited"],
-                code="rate_limited",
-                params={"minutes": settings.LOGIN_FAILURE_WINDOW_MINUTES},
-            )
-        try:
-            cleaned = super().clean()
-        except ValidationError:
-            LoginFailure.objects.filter(at__lt=now - window).delete()
-            LoginFailure.objects.create(username=username, address=address, at=now)
-            raise
-        recent.delete()
-        return cleaned
 
 
 class ExclusionForm(forms.Form):

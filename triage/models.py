@@ -232,14 +232,3 @@ class RunSuppression(models.Model):
     run = models.ForeignKey(DetectionRun, on_delete=models.CASCADE, related_name="suppressions")
     exclusion = models.ForeignKey(Exclusion, on_delete=models.PROTECT, related_name="+")
     events = models.IntegerField()
-
-
-class LoginFailure(models.Model):
-    """A failed sign-in, kept for the rate limit (triage.signin); rows older than the window go."""
-
-    username = models.CharField(max_length=150)
-    address = models.GenericIPAddressField()
-    at = models.DateTimeField()
-
-    class Meta:
-        indexes = [models.Index(fields=["username", "address", "at"], name="login_failure_recent")]
