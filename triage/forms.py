@@ -3,13 +3,15 @@
 Sign-in has its own forms, behind the throttle (signin/).
 """
 
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
 from triage.models import Alert
+from triage.queries import ASN_MAX
 from triage.selectors import DEFAULT_SORT, AlertFilters
 
 STATUS_CHOICES = [("", "Any status"), *Alert.Status.choices]
@@ -41,6 +43,8 @@ SORT_CHOICES = [
     ("-events", "Most events"),
 ]
 CLOSE_REASON_CHOICES = [("", "Choose a reason…"), *Alert.CloseReason.choices]
+# A filter's dates: the day after the last must still be a date.
+FILTER_DATES = [MinValueValidator(date(1970, 1, 1)), MaxValueValidator(date(9998, 12, 31))]
 
 
 class AlertFilterForm(forms.Form):
@@ -49,8 +53,18 @@ class AlertFilterForm(forms.Form):
     status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
     severity = forms.ChoiceField(choices=SEVERITY_CHOICES, required=False)
     range = forms.ChoiceField(choices=RANGE_CHOICES, required=False, label="Time")
-    since = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
-    until = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+    since = forms.DateField(
+        required=False,
+        label="From",
+        widget=forms.DateInput({"type": "date"}),
+        validators=FILTER_DATES,
+    )
+    until = forms.DateField(
+        required=False,
+        label="To",
+        widget=forms.DateInput({"type": "date"}),
+        validators=FILTER_DATES,
+    )
     account = forms.CharField(required=False, max_length=64, label="Account")
     principal = forms.CharField(required=False, max_length=256, label="Principal (user.name)")
     org = forms.CharField(required=False, max_length=256, label="AS organisation")
@@ -118,7 +132,8 @@ class AlertIdsField(forms.Field):
     def to_python(self, value) -> list[int]:
         if not value:
             return []
-        if not all(str(item).isdigit() for item in value):
+        # isdigit() alone would let "²" through to int().
+        if not all(str(item).isascii() and str(item).isdigit() for item in value):
             raise ValidationError(self.error_messages["invalid"], code="invalid")
         return sorted({int(item) for item in value})
 
@@ -198,7 +213,9 @@ class ExclusionForm(forms.Form):
     expires" box ticked, so an exclusion without end is always a choice.
     """
 
-    as_number = forms.IntegerField(required=False, min_value=0, label="AS number")
+    as_number = forms.IntegerField(
+        required=False, min_value=0, max_value=ASN_MAX, label="AS number"
+    )
     as_organization = forms.CharField(
         required=False,
         max_length=256,
