@@ -2,21 +2,30 @@
 CSV export and the e-mailed digest) and the digest itself.
 
 A week is Monday 00:00 to the next Monday 00:00, UTC, named as ISO 8601 does
-(2026-W47). The definitions the page states, in one place:
-- closed that week: alerts whose closing status change falls in the week
-  (an alert closed twice that week counts once, with its last reason);
+(2026-W47). Its figures describe the week as it stood at its end (or now, while
+the week is in progress), from the immutable status-change rows: a past week's
+review says the same whenever it is read, and the digest and the page agree.
+An alert's status at the end of the week is the one its last change before the
+end gave it; "closed" below means closed then. The definitions the page states:
+- closed that week: alerts closed at the end of the week by a close that falls
+  in the week, with that close's reason (closed, reopened and closed again
+  counts once; closed and then reopened within the week does not count);
 - false-positive rate: false positives among those closed that week;
 - time to acknowledge and to close: over the alerts created that week, from
-  creation to their first acknowledge (or their close, when closed without
-  being acknowledged first) and to their first close; medians, and the 90th
-  percentile by nearest rank;
+  creation to their first acknowledge (or close) and to the close they were
+  closed by at the end of the week; medians, and the 90th percentile by
+  nearest rank;
 - still open after 24 hours: alerts created that week that were not closed
-  within 24 hours of being created.
+  24 hours after being created, once those 24 hours have passed;
+- expired that week: exclusions whose expiry falls in the week and is not
+  later than now (an exclusion applies until its expiry); expiring: enabled
+  exclusions that expire within the next 14 days from now.
 """
 
 import csv
 import io
 import math
+import re
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -34,25 +43,46 @@ from triage.models import Alert, AlertStatusChange, Exclusion, ExclusionChange
 WEEK = timedelta(days=7)
 EXPIRING_WITHIN = timedelta(days=14)
 OPEN_TOO_LONG = timedelta(hours=24)
+# Long before CloudTrail (2013) and anything asnwatch can hold; a bound that keeps every
+# week's dates, and its neighbours', representable.
+EARLIEST_WEEK = date(2000, 1, 3)  # 2000-W01
+ISO_WEEK = re.compile(r"([0-9]{4})-W([0-9]{2})", re.IGNORECASE)
 PROPOSE_FROM = 2  # false positives of one network or principal before proposing an exclusion
 OPEN = "open"  # the per-day chart's series for alerts not closed (yet)
 
 
 def week_name(week_start: date) -> str:
     year, week, _ = week_start.isocalendar()
-    return f"{year}-W{week:02d}"
+    return f"{year:04d}-W{week:02d}"
+
+
+def current_week(*, today: date | None = None) -> date:
+    """The Monday of the week in progress."""
+    today = today or timezone.now().astimezone(UTC).date()
+    return today - timedelta(days=today.weekday())
 
 
 def parse_week(value: str | None, *, today: date | None = None) -> date:
-    """The Monday of `2026-W47`; without a value, of the last full week. ValueError if bad."""
+    """The Monday of `2026-W47`, a week from 2000-W01 to the week in progress; without
+    a value, of the last full week. ValueError, naming the value, if it is none of those."""
+    latest = current_week(today=today)
     if not value:
-        today = today or timezone.now().astimezone(UTC).date()
-        return today - timedelta(days=today.weekday()) - WEEK
+        return latest - WEEK
+    match = ISO_WEEK.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"{value[:40]!r} is not an ISO week such as 2026-W47")
+    year, number = (int(part) for part in match.groups())
     try:
-        year, week = value.strip().upper().split("-W")
-        return date.fromisocalendar(int(year), int(week), 1)
+        monday = date.fromisocalendar(year, number, 1)
     except ValueError:
-        raise ValueError(f"{value!r} is not an ISO week such as 2026-W47") from None
+        raise ValueError(f"{year} has no week {number:02d}") from None
+    if monday < EARLIEST_WEEK:
+        raise ValueError(f"{week_name(monday)} is before {week_name(EARLIEST_WEEK)}")
+    if monday > latest:
+        raise ValueError(
+            f"{week_name(monday)} has not begun; the latest week is {week_name(latest)}"
+        )
+    return monday
 
 
 @dataclass
@@ -83,9 +113,33 @@ class FalsePositiveGroup:
     propose_query: str = ""  # the prefilled exclusion form, when worth proposing
 
 
+@dataclass(frozen=True)
+class AlertState:
+    """An alert's status at a moment: the one its last change before then gave it."""
+
+    status: str = Alert.Status.OPEN
+    close_reason: str = ""
+    closed_at: datetime | None = None  # the close that holds, when closed
+
+
+def alert_state(history: list[AlertStatusChange], *, before: datetime) -> AlertState:
+    """The state after the changes of `history` (oldest first) made before `before`."""
+    last = None
+    for change in history:
+        if change.changed_at >= before:
+            break
+        last = change
+    if last is None:
+        return AlertState()
+    if last.to_status == Alert.Status.CLOSED:
+        return AlertState(last.to_status, last.reason, last.changed_at)
+    return AlertState(last.to_status)
+
+
 @dataclass
 class WeeklyReview:
     week_start: date
+    now: datetime  # when the figures were read; a week in progress is reviewed up to it
     created: int
     closed: int
     closed_by_reason: list[tuple[str, str, int]]  # value, label, count
@@ -101,7 +155,7 @@ class WeeklyReview:
     open_after_24h: list[Alert]
     per_day: list[tuple[date, dict[str, int]]]  # alerts created that day, by outcome
     alerts: list[Alert]  # created that week, oldest first
-    closed_at: dict[int, datetime]  # alert id → its first close
+    states: dict[int, AlertState]  # alert id → its state at the end of the week
 
     @property
     def name(self) -> str:
@@ -113,12 +167,20 @@ class WeeklyReview:
         return self.week_start + timedelta(days=6)
 
     @property
-    def previous(self) -> str:
-        return week_name(self.week_start - WEEK)
+    def in_progress(self) -> bool:
+        return self.now < datetime.combine(self.week_start + WEEK, time(), UTC)
 
     @property
-    def next(self) -> str:
-        return week_name(self.week_start + WEEK)
+    def previous(self) -> str | None:
+        """The week before, unless it is earlier than any week a review covers."""
+        before = self.week_start - WEEK
+        return week_name(before) if before >= EARLIEST_WEEK else None
+
+    @property
+    def next(self) -> str | None:
+        """The week after, once it has begun."""
+        after = self.week_start + WEEK
+        return None if self.in_progress else week_name(after)
 
 
 def _propose(**conditions: str | int | None) -> str:
@@ -178,28 +240,42 @@ def weekly_review(*, week_start: date, now: datetime | None = None) -> WeeklyRev
         changes[change.alert_id].append(change)
 
     to_acknowledge, to_close, open_too_long = [], [], []
-    closed_at: dict[int, datetime] = {}
+    states: dict[int, AlertState] = {}
     for alert in created:
         history = changes[alert.pk]
+        states[alert.pk] = state = alert_state(history, before=end)
         first_response = next(
-            (c for c in history if c.to_status in (Alert.Status.ACKNOWLEDGED, Alert.Status.CLOSED)),
+            (
+                c
+                for c in history
+                if c.changed_at < end
+                and c.to_status in (Alert.Status.ACKNOWLEDGED, Alert.Status.CLOSED)
+            ),
             None,
         )
-        first_close = next((c for c in history if c.to_status == Alert.Status.CLOSED), None)
         if first_response is not None:
             to_acknowledge.append(first_response.changed_at - alert.created_at)
-        if first_close is not None:
-            to_close.append(first_close.changed_at - alert.created_at)
-            closed_at[alert.pk] = first_close.changed_at
+        if state.closed_at is not None:
+            to_close.append(state.closed_at - alert.created_at)
         deadline = alert.created_at + OPEN_TOO_LONG
-        if deadline <= now and (first_close is None or first_close.changed_at > deadline):
+        if deadline <= now and alert_state(history, before=deadline).closed_at is None:
             open_too_long.append(alert)
 
-    # The last close of each alert closed this week, whenever it was created.
-    closes = AlertStatusChange.objects.filter(
+    # Every alert with a close in the week, whenever it was created, and its history up
+    # to the week's end: its last change says whether that close still held.
+    closed_in_week = AlertStatusChange.objects.filter(
         to_status=Alert.Status.CLOSED, changed_at__gte=start, changed_at__lt=end
-    ).order_by("changed_at", "id")
-    reason_of = {change.alert_id: change.reason for change in closes}
+    ).values("alert_id")
+    last_change: dict[int, AlertStatusChange] = {}
+    for change in AlertStatusChange.objects.filter(
+        alert__in=closed_in_week, changed_at__lt=end
+    ).order_by("changed_at", "id"):
+        last_change[change.alert_id] = change
+    reason_of = {
+        pk: change.reason
+        for pk, change in last_change.items()
+        if change.to_status == Alert.Status.CLOSED
+    }
     reasons = Counter(reason_of.values())
     closed = len(reason_of)
     false_positives = reasons[Alert.CloseReason.FALSE_POSITIVE]
@@ -214,7 +290,7 @@ def weekly_review(*, week_start: date, now: datetime | None = None) -> WeeklyRev
     for offset in range(7):
         day = week_start + timedelta(days=offset)
         outcomes = Counter(
-            alert.close_reason if alert.status == Alert.Status.CLOSED else OPEN
+            states[alert.pk].close_reason or OPEN
             for alert in created
             if alert.created_at.astimezone(UTC).date() == day
         )
@@ -223,6 +299,7 @@ def weekly_review(*, week_start: date, now: datetime | None = None) -> WeeklyRev
     week_changes = ExclusionChange.objects.filter(changed_at__gte=start, changed_at__lt=end)
     return WeeklyReview(
         week_start=week_start,
+        now=now,
         created=len(created),
         closed=closed,
         closed_by_reason=[
@@ -243,25 +320,29 @@ def weekly_review(*, week_start: date, now: datetime | None = None) -> WeeklyRev
             .select_related("exclusion")
             .order_by("changed_at", "id")
         ),
+        # An exclusion applies while its expiry is later than the moment
+        # (triage.exclusions), so one expiring later this week has not expired yet.
         exclusions_expired=list(
-            Exclusion.objects.filter(expires_at__gte=start, expires_at__lt=end).order_by(
-                "expires_at"
-            )
+            Exclusion.objects.filter(
+                expires_at__gte=start, expires_at__lt=end, expires_at__lte=now
+            ).order_by("expires_at", "id")
         ),
         exclusions_expiring=list(
             Exclusion.objects.filter(
-                enabled=True, expires_at__gte=now, expires_at__lt=now + EXPIRING_WITHIN
-            ).order_by("expires_at")
+                enabled=True, expires_at__gt=now, expires_at__lt=now + EXPIRING_WITHIN
+            ).order_by("expires_at", "id")
         ),
         open_after_24h=open_too_long,
         per_day=per_day,
         alerts=created,
-        closed_at=closed_at,
+        states=states,
     )
 
 
 # ---------------------------------------------------------------- CSV export
 
+# status, close_reason and closed_at are the alert's state at the end of the week, as
+# the page counts it.
 CSV_COLUMNS = (
     "alert_id", "created_at", "event_time", "status", "close_reason", "closed_at",
     "as_number", "as_organization", "account_id", "user_name", "event_count", "reason",
@@ -283,9 +364,10 @@ def review_csv(review: WeeklyReview) -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for alert in review.alerts:
+        state = review.states[alert.pk]
         row = (
-            alert.pk, alert.created_at, alert.original_time, alert.status, alert.close_reason,
-            review.closed_at.get(alert.pk), alert.as_number, alert.as_organization,
+            alert.pk, alert.created_at, alert.original_time, state.status, state.close_reason,
+            state.closed_at, alert.as_number, alert.as_organization,
             alert.account_id, alert.user_name, alert.event_count, alert.reason,
         )  # fmt: skip
         writer.writerow([csv_cell(value) for value in row])

@@ -4,6 +4,7 @@ the CSV export and the e-mailed digest.
 The week is 2026-W47 (Monday 16 to Sunday 22 November, UTC). Alerts are raised by
 the detector as in production, then their creation and workflow times are moved
 into the week (created_at and changed_at are set by the database on insert).
+Tests of a week in progress set the clock to Tuesday of the week after, 2026-W48.
 """
 
 import csv
@@ -11,6 +12,7 @@ import io
 import tempfile
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from celery.schedules import crontab
@@ -22,7 +24,7 @@ from config.celery import app, cron
 from tests.cloudtrail import iam_user_identity, invoke_record, run_ingest_files, write_log
 from tests.triage import ui
 from triage import detector, exclusions
-from triage.alerts import alert_acknowledge, alert_close
+from triage.alerts import alert_acknowledge, alert_close, alert_reopen
 from triage.models import Alert, AlertStatusChange, Exclusion, ExclusionChange
 from triage.review import csv_cell, parse_week, review_digest_send, weekly_review
 from triage.tasks import send_weekly_review
@@ -32,6 +34,7 @@ pytestmark = pytest.mark.django_db
 MONDAY = datetime(2026, 11, 16, tzinfo=UTC)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+TUESDAY_AFTER = MONDAY + 8 * DAY + 10 * HOUR  # 2026-W48, in progress in the tests that say so
 FORMULA_USER = '=HYPERLINK("http://x.example/","click")'
 
 
@@ -47,6 +50,13 @@ def people() -> ui.People:
 
 def _at(model, pk: int, **moments) -> None:
     model.objects.filter(pk=pk).update(**moments)
+
+
+def _then(alert: Alert, action, moment: datetime, *, by, **arguments) -> None:
+    """A workflow action on the alert, as if taken at `moment`."""
+    action(alert=alert, by=by, **arguments)
+    last = AlertStatusChange.objects.filter(alert=alert).order_by("-id").first()
+    _at(AlertStatusChange, last.pk, changed_at=moment)
 
 
 @pytest.fixture
@@ -80,9 +90,7 @@ def week(settings, people) -> dict[str, Alert]:
         alerts[name].refresh_from_db()
 
     def then(name: str, action, moment: datetime, **arguments) -> None:
-        action(alert=alerts[name], by=by, **arguments)
-        last = AlertStatusChange.objects.filter(alert=alerts[name]).order_by("-id").first()
-        _at(AlertStatusChange, last.pk, changed_at=moment)
+        _then(alerts[name], action, moment, by=by, **arguments)
 
     t = MONDAY
     created("a1", t + 10 * HOUR)
@@ -134,7 +142,7 @@ def test_it_defaults_to_the_last_full_week():
     assert parse_week(None, today=date(2026, 11, 23)) == date(2026, 11, 16)  # a Monday
     assert parse_week(None, today=date(2026, 11, 22)) == date(2026, 11, 9)  # a Sunday
     assert parse_week("2026-W47") == date(2026, 11, 16)
-    assert parse_week("2027-w01") == date(2027, 1, 4)
+    assert parse_week("2027-w01", today=date(2027, 1, 4)) == date(2027, 1, 4)
     with pytest.raises(ValueError, match="ISO week"):
         parse_week("2026-47")
 
@@ -330,3 +338,112 @@ def test_the_digest_is_scheduled_for_monday_morning():
     assert entry["task"] == "triage.tasks.send_weekly_review"
     assert entry["schedule"] == crontab(minute="0", hour="8", day_of_week="mon")
     assert cron("30 6 1 * *") == crontab(minute="30", hour="6", day_of_month="1")
+
+
+# ------------------------------------------- alerts count by their status at the week's end
+
+
+def _csv_rows(client: Client, week: str) -> dict[int, dict[str, str]]:
+    response = client.get("/review/alerts.csv", {"week": week})
+    rows = csv.DictReader(io.StringIO(response.content.decode()))
+    return {int(row["alert_id"]): row for row in rows}
+
+
+def _digest(settings, week_start: date) -> mail.EmailMessage:
+    settings.REVIEW_RECIPIENTS = ["lead@example.com"]
+    assert review_digest_send(week_start=week_start) == 1
+    return mail.outbox[-1]
+
+
+def test_an_alert_closed_and_reopened_within_the_week_is_not_counted_closed(week, people, settings):
+    a4 = week["a4"]  # created and acknowledged on Wednesday
+    _then(a4, alert_close, MONDAY + 3 * DAY + 9 * HOUR, by=people.analyst, reason="false_positive")
+    _then(a4, alert_reopen, MONDAY + 4 * DAY, by=people.analyst)
+    client = ui.client_for(people.analyst)
+
+    response = client.get("/review/", {"week": "2026-W47"})
+    page = response.content.decode()
+    assert '<span class="value" id="closed">6</span>' in page
+    assert '<span class="value" id="fp-rate">67%</span>' in page
+    assert '<tr><td>False positive</td><td class="num">4</td></tr>' in page
+    review = response.context["week"]
+    assert review.time_to_close.count == 5  # a4 was not closed at the end of the week
+    networks = {group.as_organization: group.count for group in review.fp_by_network}
+    assert networks["Example Office Networks"] == 1  # a7 alone
+    row = _csv_rows(client, "2026-W47")[a4.pk]
+    assert (row["status"], row["close_reason"], row["closed_at"]) == ("open", "", "")
+    message = _digest(settings, MONDAY.date())
+    assert message.subject.endswith(": 6 alerts, 6 closed, false positives 67%")
+    assert "Alerts closed: 6\n" in message.body and "  False positive: 4\n" in message.body
+
+
+def test_an_alert_closed_in_the_week_and_reopened_later_counts_closed_in_it(week, people, settings):
+    a4 = week["a4"]
+    closed_at = MONDAY + 3 * DAY + 9 * HOUR
+    _then(a4, alert_close, closed_at, by=people.analyst, reason="false_positive")
+    _then(a4, alert_reopen, MONDAY + 8 * DAY, by=people.analyst)  # in 2026-W48
+    client = ui.client_for(people.analyst)
+
+    response = client.get("/review/", {"week": "2026-W47"})
+    page = response.content.decode()
+    assert '<span class="value" id="closed">7</span>' in page
+    assert '<span class="value" id="fp-rate">71%</span>' in page
+    per_day = dict(response.context["week"].per_day)
+    assert per_day[date(2026, 11, 18)] == {"false_positive": 1}
+    row = _csv_rows(client, "2026-W47")[a4.pk]
+    assert (row["status"], row["close_reason"], row["closed_at"]) == (
+        "closed",
+        "false_positive",
+        closed_at.isoformat(),
+    )
+    message = _digest(settings, MONDAY.date())
+    assert message.subject.endswith(": 6 alerts, 7 closed, false positives 71%")
+
+
+# ------------------------------------------------- exclusions expire when their expiry passes
+
+
+@pytest.fixture
+def clock():
+    """The clock of the app (and of the rows it writes) at Tuesday 10:00 of 2026-W48."""
+    with mock.patch("django.utils.timezone.now", return_value=TUESDAY_AFTER) as now:
+        yield now
+
+
+@pytest.fixture
+def expiries(clock) -> dict[str, Exclusion]:
+    lapsed = exclusions.exclusion_create(
+        by="cli:sam", reason="lapsed on Monday", as_number=64995, expires_at=MONDAY + 7 * DAY
+    )
+    soon = exclusions.exclusion_create(
+        by="cli:sam", reason="ends on Sunday", as_number=64996, expires_at=TUESDAY_AFTER + 5 * DAY
+    )
+    return {"lapsed": lapsed, "soon": soon}
+
+
+def _expired_and_expiring(page: str) -> tuple[str, str]:
+    expired, rest = page.split("<h3>Expired</h3>")[1].split("<h3>Expiring in the next 14 days</h3>")
+    return expired, rest.split("</section>")[0]
+
+
+def test_an_exclusion_expiring_later_in_the_week_is_expiring_not_expired(
+    expiries, people, settings, clock
+):
+    lapsed, soon = expiries["lapsed"].pk, expiries["soon"].pk
+    client = ui.client_for(people.analyst)
+
+    page = client.get("/review/", {"week": "2026-W48"}).content.decode()
+    expired, expiring = _expired_and_expiring(page)
+    assert f">#{lapsed}</a>" in expired and f">#{soon}</a>" not in expired
+    assert f">#{soon}</a> ends on Sunday" in expiring and "expires in 5\xa0days" in expiring
+    assert "This week is in progress" in page and 'rel="next"' not in page
+    body = _digest(settings, date(2026, 11, 23)).body
+    assert "Allowlist: 2 added, 0 changed, 1 expired; 1 expiring in the next 14 days." in body
+    assert f"  #{soon} expires in 5\xa0days (2026-11-29 10:00 UTC): ends on Sunday" in body
+
+    clock.return_value = TUESDAY_AFTER + 7 * DAY  # the week has ended, and so has the exclusion
+    page = ui.client_for(people.analyst).get("/review/", {"week": "2026-W48"}).content.decode()
+    expired, expiring = _expired_and_expiring(page)
+    assert f">#{lapsed}</a>" in expired and f">#{soon}</a>" in expired
+    assert f">#{soon}</a>" not in expiring
+
