@@ -1,6 +1,9 @@
 """The weekly review page and its CSV export; the figures come from triage.review."""
 
-from django.http import Http404, HttpRequest, HttpResponse
+from datetime import date
+
+from django import forms
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
@@ -22,18 +25,34 @@ SERIES = [
 NETWORK_BARS = 8
 
 
-def _week(request: HttpRequest) -> figures.WeeklyReview:
-    try:
-        week_start = figures.parse_week(request.GET.get("week"))
-    except ValueError as error:
-        raise Http404(str(error)) from None
-    return figures.weekly_review(week_start=week_start)
+class WeekForm(forms.Form):
+    """?week=2026-W47, a week from 2000-W01 to the week in progress; empty: the last full week."""
+
+    week = forms.CharField(required=False)
+
+    def clean_week(self) -> date:
+        try:
+            return figures.parse_week(self.cleaned_data["week"])
+        except ValueError as error:
+            raise forms.ValidationError(str(error)) from None
+
+
+def _invalid(request: HttpRequest, form: WeekForm) -> HttpResponse:
+    """The 400 page: what is wrong with the query, and a way to the last full week."""
+    context = {
+        "problems": [(name, list(errors)) for name, errors in form.errors.items()],
+        "last_full_week": figures.week_name(figures.parse_week(None)),
+    }
+    return render(request, "triage/review_invalid.html", context, status=400)
 
 
 @require_GET
 @triage_required
 def review(request: HttpRequest) -> HttpResponse:
-    week = _week(request)
+    form = WeekForm(request.GET)
+    if not form.is_valid():
+        return _invalid(request, form)
+    week = figures.weekly_review(week_start=form.cleaned_data["week"])
     per_day = stacked_bars_svg(
         bars=[(f"{day:%a %d %b}", counts) for day, counts in week.per_day],
         series=SERIES,
@@ -59,7 +78,10 @@ def review(request: HttpRequest) -> HttpResponse:
 @require_GET
 @triage_required
 def review_csv(request: HttpRequest) -> HttpResponse:
-    week = _week(request)
+    form = WeekForm(request.GET)
+    if not form.is_valid():
+        return _invalid(request, form)
+    week = figures.weekly_review(week_start=form.cleaned_data["week"])
     response = HttpResponse(figures.review_csv(week), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="asnwatch-alerts-{week.name}.csv"'
     return response

@@ -222,7 +222,7 @@ def test_it_defaults_to_the_last_full_week_and_refuses_a_bad_week(people):
     client = ui.client_for(people.analyst)
 
     assert client.get("/review/").context["week"].week_start == parse_week(None)
-    assert client.get("/review/?week=soon").status_code == 404
+    assert client.get("/review/?week=soon").status_code == 400
     assert client.post("/review/").status_code == 405
 
 
@@ -447,3 +447,30 @@ def test_an_exclusion_expiring_later_in_the_week_is_expiring_not_expired(
     assert f">#{lapsed}</a>" in expired and f">#{soon}</a>" in expired
     assert f">#{soon}</a>" not in expiring
 
+
+# ------------------------------------------------------------------ the week parameter
+
+
+@pytest.mark.parametrize("url", ["/review/", "/review/alerts.csv"])
+@pytest.mark.parametrize(
+    ("week", "problem"),
+    [
+        ("9999-W52", "9999-W52 has not begun; the latest week is "),
+        ("0001-W01", "0001-W01 is before 2000-W01"),
+        ("2027-W53", "2027 has no week 53"),
+        ("2026-W49", "2026-W49 has not begun; the latest week is 2026-W48"),
+        ("²⁰²⁶-W47", "is not an ISO week such as 2026-W47"),
+        ("2026-W47\x00", "Null characters are not allowed."),
+    ],
+)
+def test_it_answers_400_with_the_layout_for_a_week_it_cannot_review(
+    people, clock, url, week, problem
+):
+    response = ui.client_for(people.analyst).get(url, {"week": week})
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "text/html; charset=utf-8"
+    page = response.content.decode()
+    assert '<nav aria-label="Main">' in page
+    assert problem in page
+    assert '<a href="/review/?week=2026-W47">' in page  # the last full week
