@@ -377,6 +377,21 @@ def test_an_alert_closed_and_reopened_within_the_week_is_not_counted_closed(week
     assert "Alerts closed: 6\n" in message.body and "  False positive: 4\n" in message.body
 
 
+def test_an_alert_reopened_before_its_first_24_hours_passed_was_not_closed_within_them(
+    week, people
+):
+    a2 = week["a2"]  # created Monday 12:00, closed as a false positive at 14:00
+    _then(a2, alert_reopen, MONDAY + 20 * HOUR, by=people.analyst)
+    _then(a2, alert_close, MONDAY + 2 * DAY, by=people.analyst, reason="true_positive")
+
+    review = ui.client_for(people.analyst).get("/review/", {"week": "2026-W47"}).context["week"]
+
+    assert [a.pk for a in review.open_after_24h] == [a2.pk, week["a3"].pk, week["a4"].pk]
+    assert review.closed == 6 and review.false_positive_rate == pytest.approx(3 / 6)
+    close = review.time_to_close  # 1 h, 3 h, 5 h, 30 h, and a2's 36 h to its second close
+    assert (close.count, close.median, close.p90) == (5, 5 * HOUR, 36 * HOUR)
+
+
 def test_an_alert_closed_in_the_week_and_reopened_later_counts_closed_in_it(week, people, settings):
     a4 = week["a4"]
     closed_at = MONDAY + 3 * DAY + 9 * HOUR
