@@ -23,3 +23,6 @@ urlpatterns = [
 
 # Signed in without a role (or refused an object): a page that says whom to ask.
 handler403 = "triage.views.forbidden"
+handler400 = "config.errors.bad_request"
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"
