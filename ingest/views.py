@@ -3,13 +3,16 @@
 import secrets
 from datetime import datetime
 
+from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from config.queries import BIGINT_MAX, invalid_query
 from config.roles import TRIAGE_ROLES, triage_required, user_has_role
 from ingest.models import Event
 from ingest.sources import SourceOverview, source_overview
@@ -17,26 +20,37 @@ from ingest.sources import SourceOverview, source_overview
 PAGE_SIZE = 50
 
 
-def _cursor(value: str | None) -> tuple[datetime, int] | None:
+class EventPageQuery(forms.Form):
     """?before=<@timestamp>_<id>: the last row of the previous page."""
-    if not value or "_" not in value:
-        return None
-    moment, _, pk = value.rpartition("_")
-    try:
-        return datetime.fromisoformat(moment), int(pk)
-    except ValueError:
-        return None
+
+    before = forms.CharField(required=False, max_length=100)
+
+    def clean_before(self) -> tuple[datetime, int] | None:
+        value = self.cleaned_data["before"]
+        if not value:
+            return None
+        moment, _, pk = value.rpartition("_")
+        try:
+            position = datetime.fromisoformat(moment), int(pk)
+        except ValueError:
+            position = None
+        if position is None or position[0].tzinfo is None or not 0 < position[1] <= BIGINT_MAX:
+            raise ValidationError("Not a page of the events list: start again from its first page.")
+        return position
 
 
 @require_GET
 @triage_required
 def events(request: HttpRequest) -> HttpResponse:
+    query = EventPageQuery(request.GET)
+    if not query.is_valid():
+        return invalid_query(request, query)
     # Keyset pagination: constant cost per page however many millions of events are stored.
     rows = Event.objects.order_by("-timestamp", "-id").only(
         "event_id", "timestamp", "provider", "action", "outcome", "account_id",
         "user_name", "source_address", "source_ip", "as_number", "as_organization",
     )  # fmt: skip
-    cursor = _cursor(request.GET.get("before"))
+    cursor = query.cleaned_data["before"]
     if cursor:
         moment, pk = cursor
         rows = rows.filter(Q(timestamp__lt=moment) | Q(timestamp=moment, id__lt=pk))

@@ -9,16 +9,18 @@ saves exactly the conditions that were previewed.
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config.queries import invalid_query
 from config.roles import triage_required
 from triage import exclusions as services
 from triage import selectors
 from triage.forms import ExclusionForm, ExclusionFromAlertForm
 from triage.models import Alert, Exclusion
+from triage.queries import ExclusionPrefillQuery
 
 
 def _require_admin(request: HttpRequest) -> None:
@@ -56,30 +58,27 @@ def exclusion_detail(request: HttpRequest, exclusion_id: int) -> HttpResponse:
     return render(request, "triage/exclusion_detail.html", context)
 
 
-def _source_alert(request: HttpRequest) -> Alert | None:
-    value = (request.POST if request.method == "POST" else request.GET).get("alert", "")
-    if not value:
-        return None
-    if not value.isdigit():
-        raise Http404("No such alert")
-    return get_object_or_404(Alert, pk=int(value))
+def _prefill_query(request: HttpRequest) -> ExclusionPrefillQuery:
+    # The alert an exclusion is added from: in the query on GET, a hidden field on POST.
+    if request.method == "POST":
+        return ExclusionPrefillQuery({"alert": request.POST.get("alert", "")})
+    return ExclusionPrefillQuery(request.GET)
 
 
-def _initial(request: HttpRequest, alert: Alert | None) -> dict:
+def _initial(query: dict, alert: Alert | None) -> dict:
     """Prefilled from an alert (its network, and its principal if asked), or from the
     review's "propose exclusion" links (?org=…&asn=…&account=…&user=…)."""
-    query = request.GET
     initial = {
         "expires_on": (timezone.now() + services.DEFAULT_EXPIRY).date(),
-        "as_organization": query.get("org", ""),
-        "as_number": query.get("asn", "") if query.get("asn", "").isdigit() else None,
-        "account_id": query.get("account", ""),
-        "user_name": query.get("user", ""),
+        "as_organization": query["org"],
+        "as_number": query["asn"],
+        "account_id": query["account"],
+        "user_name": query["user"],
     }
     if alert is not None:
         initial.update(alert=alert.pk, as_organization=alert.as_organization)
         initial.update(as_number=alert.as_number, close_alert=True)
-        if query.get("principal"):
+        if query["principal"]:
             initial.update(account_id=alert.account_id, user_name=alert.user_name)
     return initial
 
@@ -130,12 +129,15 @@ def _wants_save(request: HttpRequest, form: ExclusionForm) -> bool:
 @triage_required
 def exclusion_new(request: HttpRequest) -> HttpResponse:
     _require_admin(request)
-    alert = _source_alert(request)
+    query = _prefill_query(request)
+    if not query.is_valid():
+        return invalid_query(request, query)
+    alert_id = query.cleaned_data["alert"]
+    alert = get_object_or_404(Alert, pk=alert_id) if alert_id is not None else None
     form_class = ExclusionFromAlertForm if alert is not None else ExclusionForm
     if request.method == "GET":
-        return _editor(
-            request, form_class(initial=_initial(request, alert)), candidate=None, alert=alert
-        )
+        initial = _initial(query.cleaned_data, alert)
+        return _editor(request, form_class(initial=initial), candidate=None, alert=alert)
     form = form_class(request.POST)
     if not form.is_valid():
         return _editor(request, form, candidate=None, alert=alert)

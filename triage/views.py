@@ -18,6 +18,7 @@ from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from config.queries import invalid_query
 from config.roles import TRIAGE_ROLES, triage_required, user_has_role
 from triage import alerts as services
 from triage import rule, selectors
@@ -33,6 +34,7 @@ from triage.forms import (
     NoteForm,
 )
 from triage.models import Alert
+from triage.queries import NetworkQuery, PrincipalQuery
 from triage.remediation import remediation_commands
 
 NEW_FOR = timedelta(hours=1)
@@ -324,15 +326,19 @@ def alert_checklist_step(request: HttpRequest, alert_id: int, step: str) -> Http
     guide = {item.key: item for item in rule.TRIAGE_STEPS}
     if step not in guide:
         raise Http404("No such step")
-    form = ChecklistStepForm(request.POST)
-    form.is_valid()  # both fields are optional: a missing box is an untick
-    item = services.alert_checklist_update(
-        alert=alert,
-        step=step,
-        done=form.cleaned_data.get("done", False),
-        note=form.cleaned_data.get("note", ""),
-        by=request.user,
-    )
+    form = ChecklistStepForm(request.POST)  # both fields are optional: no box is an untick
+    error = ""
+    if form.is_valid():
+        services.alert_checklist_update(
+            alert=alert,
+            step=step,
+            done=form.cleaned_data["done"],
+            note=form.cleaned_data["note"],
+            by=request.user,
+        )
+    else:
+        # A note that cannot be stored leaves the step as it was, rather than erasing its note.
+        error = "Not saved: " + " ".join(e for errors in form.errors.values() for e in errors)
     if request.htmx:
         checklist = selectors.alert_checklist(alert=alert)
         return render(
@@ -341,14 +347,18 @@ def alert_checklist_step(request: HttpRequest, alert_id: int, step: str) -> Http
             {
                 "alert": alert,
                 "step": guide[step],
-                "item": checklist.get(step, item),
+                "item": checklist.get(step),
                 "steps_done": sum(1 for entry in checklist.values() if entry.done),
                 "steps_total": len(guide),
                 "oob_progress": True,
-                "saved": True,
+                "saved": not error,
+                "error": error,
             },
         )
-    messages.success(request, f"Step “{guide[step].title}” saved.")
+    if error:
+        messages.error(request, f"Step “{guide[step].title}”: {error}")
+    else:
+        messages.success(request, f"Step “{guide[step].title}” saved.")
     return redirect(reverse("alert", args=[alert.pk]) + f"#step-{step}")
 
 
@@ -362,8 +372,11 @@ def _window_end(networks: list[selectors.NetworkUse]) -> datetime:
 @require_GET
 @triage_required
 def principal(request: HttpRequest) -> HttpResponse:
-    account_id = request.GET.get("account", "")
-    user_name = request.GET.get("user", "")
+    query = PrincipalQuery(request.GET)
+    if not query.is_valid():
+        return invalid_query(request, query)
+    account_id = query.cleaned_data["account"]
+    user_name = query.cleaned_data["user"]
     if not account_id or not user_name:
         raise Http404("Name a principal: ?account=…&user=…")
     networks = selectors.principal_network_history(account_id=account_id, user_name=user_name)
@@ -389,9 +402,12 @@ def principal(request: HttpRequest) -> HttpResponse:
 @require_GET
 @triage_required
 def network(request: HttpRequest) -> HttpResponse:
-    organization = request.GET.get("org")
-    asn = request.GET.get("asn", "")
-    as_number = int(asn) if asn.isdigit() else None
+    query = NetworkQuery(request.GET)
+    if not query.is_valid():
+        return invalid_query(request, query)
+    # ?org= (empty) names the network of events without an organisation.
+    organization = query.cleaned_data["org"] if "org" in request.GET else None
+    as_number = query.cleaned_data["asn"]
     if organization is None and as_number is None:
         raise Http404("Name a network: ?org=… or ?asn=…")
     principals = selectors.network_principals(organization=organization, as_number=as_number)

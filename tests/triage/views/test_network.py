@@ -42,7 +42,13 @@ def test_it_marks_aws_networks(story, client):
 
 def test_it_answers_404_without_a_network(client):
     assert client.get("/networks/").status_code == 404
-    assert client.get("/networks/?asn=AS1").status_code == 404
+
+
+def test_it_answers_400_naming_an_as_number_it_cannot_read(client):
+    response = client.get("/networks/?asn=AS1")
+
+    assert response.status_code == 400
+    assert "<code>asn</code>: Enter a whole number." in response.content.decode()
 
 
 def test_it_is_linked_from_the_list_the_alert_and_the_events(story, client):
