@@ -1,23 +1,32 @@
 """Stored events, newest first; the CloudTrail sources and how their polls went."""
 
+import logging
 import secrets
 from datetime import datetime
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import DatabaseError
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from config.errors import first_line
 from config.queries import BIGINT_MAX, invalid_query
 from config.roles import TRIAGE_ROLES, triage_required, user_has_role
 from ingest.models import Event
 from ingest.sources import SourceOverview, source_overview
 
+logger = logging.getLogger(__name__)
+
 PAGE_SIZE = 50
+NO_SOURCE = (
+    "no source is configured: set CLOUDTRAIL_S3_BUCKET, CLOUDTRAIL_SQS_QUEUE_URL"
+    " or CLOUDTRAIL_INBOX_DIR"
+)
 
 
 class EventPageQuery(forms.Form):
@@ -113,14 +122,30 @@ def _source_document(source: SourceOverview) -> dict:
     }
 
 
+def _unhealthy(error: str) -> JsonResponse:
+    document = {"ok": False, "error": error, "generated_at": timezone.now().isoformat()}
+    return JsonResponse({**document, "sources": []}, status=503)
+
+
 @require_GET
 def sources_status(request: HttpRequest) -> JsonResponse:
-    """For monitoring: 200 when every source is healthy, 503 when one needs attention."""
-    if not (user_has_role(request.user, *TRIAGE_ROLES) or _monitoring_token_given(request)):
-        return JsonResponse(
-            {"error": "sign in, or send Authorization: Bearer <MONITORING_TOKEN>"}, status=401
-        )
-    overview = source_overview(now=timezone.now())
+    """For monitoring: 200 when every source is healthy, 503 with the reason otherwise.
+
+    A worker with no source, or a database it cannot read, ingests nothing: that
+    must not look healthy.
+    """
+    try:
+        # The token first: it needs no session, so a monitor is answered with the database down.
+        if not (_monitoring_token_given(request) or user_has_role(request.user, *TRIAGE_ROLES)):
+            return JsonResponse(
+                {"error": "sign in, or send Authorization: Bearer <MONITORING_TOKEN>"}, status=401
+            )
+        overview = source_overview(now=timezone.now())
+    except DatabaseError as error:
+        logger.error("sources.json: the database cannot be read: %s", first_line(error))
+        return _unhealthy(f"the database cannot be read: {first_line(error)}")
+    if not overview:
+        return _unhealthy(NO_SOURCE)
     ok = all(source.ok for source in overview)
     return JsonResponse(
         {

@@ -226,3 +226,27 @@ def test_the_json_answers_503_for_a_stale_source_or_a_poison_message(signed_in, 
     [problem] = response.json()["sources"][0]["problems"]
     assert problem["subject"] == "message 42"
     assert "dead-letter" in problem["error"]
+
+
+NO_SOURCE = (
+    "no source is configured: set CLOUDTRAIL_S3_BUCKET, CLOUDTRAIL_SQS_QUEUE_URL"
+    " or CLOUDTRAIL_INBOX_DIR"
+)
+
+
+def test_the_json_answers_503_when_no_source_is_configured(client, settings):
+    """A worker with a mistyped variable reads nothing: a monitor must not see it healthy."""
+    settings.MONITORING_TOKEN = TOKEN
+
+    response = client.get("/sources.json", headers={"Authorization": f"Bearer {TOKEN}"})
+
+    assert response.status_code == 503
+    document = response.json()
+    assert (document["ok"], document["error"], document["sources"]) == (False, NO_SOURCE, [])
+
+
+def test_the_json_answers_503_to_a_signed_in_analyst_when_no_source_is_configured(signed_in):
+    response = signed_in.get("/sources.json")
+
+    assert response.status_code == 503
+    assert response.json()["error"] == NO_SOURCE

@@ -1,5 +1,5 @@
-"""With the database unreachable, the app says so: a 503 page in the layout, one line in
-the log and no traceback.
+"""With the database unreachable, the app says so: a 503 page in the layout for a person,
+a 503 with the reason for a monitor, one line in the log and no traceback.
 
 The app runs as in production (gunicorn, DEBUG off) against a port where nothing listens.
 """
@@ -113,3 +113,12 @@ def test_a_missing_page_says_it_too(server):
     assert status == 503
     assert UNREACHABLE in page
 
+
+def test_the_monitoring_endpoint_answers_503_with_the_reason(server):
+    status, body = server.get("/sources.json", {"Authorization": f"Bearer {TOKEN}"})
+
+    assert status == 503
+    document = json.loads(body)
+    assert document["ok"] is False
+    assert document["error"].startswith("the database cannot be read: connection failed:")
+    assert document["sources"] == []
