@@ -2,7 +2,9 @@
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 
 from signin.throttle import attempt_start, attempt_succeeded, client_address
 
@@ -15,7 +17,13 @@ class ThrottledModelBackend(ModelBackend):
     `sign_in_refusal` for the sign-in form to show (signin.forms).
     """
 
-    def authenticate(self, request, username=None, password=None, **kwargs):
+    def authenticate(
+        self,
+        request: HttpRequest | None,
+        username: str | None = None,
+        password: str | None = None,
+        **kwargs,
+    ) -> AbstractBaseUser | None:
         if username is None:
             username = kwargs.get(get_user_model().USERNAME_FIELD)
         if username is None or password is None:

@@ -23,7 +23,7 @@ spare an address without failures from an account's lock.
 
 import ipaddress
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -126,12 +126,7 @@ def attempt_start(*, username: str, address: str) -> Attempt:
     _give_back(attempt.address_key, attempt.account_key, attempt.pair_key)
     minutes = _minutes_left([key for key, _ in exceeded], now=now)
     wait = f"Wait {minutes} minute{'s' if minutes != 1 else ''} and try again."
-    return Attempt(
-        address_key=attempt.address_key,
-        account_key=attempt.account_key,
-        pair_key=attempt.pair_key,
-        refusal=f"{exceeded[0][1]} {wait}",
-    )
+    return replace(attempt, refusal=f"{exceeded[0][1]} {wait}")
 
 
 def attempt_succeeded(attempt: Attempt) -> None:
