@@ -99,28 +99,25 @@ def attempt_start(*, username: str, address: str) -> Attempt:
     SignInCounter.objects.filter(expires_at__lte=now).delete()
     counts = _count(attempt, now=now)
     from_address = counts[attempt.address_key]
-    exceeded = [
-        (key, reason)
-        for key, over, reason in [
-            (
-                attempt.address_key,
-                from_address > settings.LOGIN_ADDRESS_FAILURE_LIMIT,
-                "Too many failed sign-ins from your address.",
-            ),
-            (
-                attempt.pair_key,
-                counts[attempt.pair_key] > settings.LOGIN_FAILURE_LIMIT,
-                "Too many failed sign-ins for this user name from your address.",
-            ),
-            (
-                attempt.account_key,
-                counts[attempt.account_key] > settings.LOGIN_ACCOUNT_FAILURE_LIMIT
-                and from_address > 1,
-                "Too many failed sign-ins for this user name from several addresses.",
-            ),
-        ]
-        if over
+    limits = [
+        (
+            attempt.address_key,
+            from_address > settings.LOGIN_ADDRESS_FAILURE_LIMIT,
+            "Too many failed sign-ins from your address.",
+        ),
+        (
+            attempt.pair_key,
+            counts[attempt.pair_key] > settings.LOGIN_FAILURE_LIMIT,
+            "Too many failed sign-ins for this user name from your address.",
+        ),
+        (
+            attempt.account_key,
+            # A count of 1 is this attempt alone: an address without failures is spared.
+            counts[attempt.account_key] > settings.LOGIN_ACCOUNT_FAILURE_LIMIT and from_address > 1,
+            "Too many failed sign-ins for this user name from several addresses.",
+        ),
     ]
+    exceeded = [(key, reason) for key, over, reason in limits if over]
     if not exceeded:
         return attempt
     _give_back(attempt.address_key, attempt.account_key, attempt.pair_key)
