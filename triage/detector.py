@@ -41,6 +41,13 @@ class AlreadyRunning(RuntimeError):
     """Another run holds the detector; this one did nothing."""
 
 
+class RunFailed(RuntimeError):
+    """A database error ended the run: it was rolled back and recorded as a failed run.
+
+    When even the failed run cannot be recorded, the database's error is raised instead.
+    """
+
+
 @dataclass
 class _Progress:
     run: DetectionRun
@@ -107,8 +114,8 @@ def learning_until() -> datetime | None:
 def detect(*, now: datetime | None = None, max_alerts: int = rule.MAX_SIGNALS) -> DetectionRun:
     """Run the rule once over every event stored since the last run."""
     started = now or timezone.now()
-    DetectorState.objects.get_or_create(pk=1)
     try:
+        DetectorState.objects.get_or_create(pk=1)
         with transaction.atomic():
             try:
                 state = DetectorState.objects.select_for_update(nowait=True).get(pk=1)
@@ -143,11 +150,14 @@ def detect(*, now: datetime | None = None, max_alerts: int = rule.MAX_SIGNALS) -
         raise
     except Exception as error:
         # The transaction is rolled back: the cursor stays, nothing half-done is kept.
-        DetectionRun.objects.create(
+        # A database that cannot take this row either raises its own error from here.
+        failed = DetectionRun.objects.create(
             started_at=started,
             finished_at=timezone.now(),
             error=f"{type(error).__name__}: {error}",
         )
+        if isinstance(error, DatabaseError):
+            raise RunFailed(failed.error) from error
         raise
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from config.commands import if_the_database_goes_away
 from ingest.files import NotConfigured, ingest_paths
 
 
@@ -15,8 +16,13 @@ class Command(BaseCommand):
         parser.add_argument("paths", nargs="+", type=Path)
 
     def handle(self, *args, paths: list[Path], **options) -> None:
+        kept = (
+            "ingest_files: the files stored before the database went away are kept; "
+            "run the command again to read the rest"
+        )
         try:
-            report = ingest_paths(paths)
+            with if_the_database_goes_away(kept):
+                report = ingest_paths(paths)
         except NotConfigured as error:
             raise CommandError(str(error)) from None
         except BrokenProcessPool:

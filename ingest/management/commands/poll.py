@@ -2,6 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from config.commands import if_the_database_goes_away
 from ingest.sources import configured_sources, poll_sources
 
 
@@ -18,7 +19,12 @@ class Command(BaseCommand):
                 "CLOUDTRAIL_SQS_QUEUE_URL or CLOUDTRAIL_INBOX_DIR)"
             )
         show = self.stdout.write if options["verbosity"] >= 1 else None
-        reports = poll_sources(progress=show)
+        kept = (
+            "poll: the objects stored before the database went away are kept; "
+            "the next poll reads the rest"
+        )
+        with if_the_database_goes_away(kept):
+            reports = poll_sources(progress=show)
         for report in reports:
             for problem in report.problems:
                 self.stderr.write(f"{report.source}: {problem}")

@@ -3,7 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
-from triage.detector import AlreadyRunning, detect
+from config.errors import first_line
+from triage.detector import AlreadyRunning, RunFailed, detect
 from triage.models import DetectionRun
 
 
@@ -35,7 +36,16 @@ class Command(BaseCommand):
         except AlreadyRunning as error:
             self.stdout.write(f"detect: skipped, {error}")
             return
+        except RunFailed as failure:
+            raise CommandError(
+                f"detect: the run failed and was recorded, nothing else was kept (the next run "
+                f"evaluates the same events): {first_line(failure)}"
+            ) from None
         except DatabaseError as error:
-            # Rolled back and recorded as a failed run; the cursor has not moved.
-            raise CommandError(f"detect: the run failed and was recorded: {error}") from None
+            # manage.py prints this after the database's error, as one line.
+            error.add_note(
+                "detect: nothing was recorded, not even the failed run "
+                "(the next run evaluates the same events)"
+            )
+            raise
         self.stdout.write(f"detect: {run_summary(run)}")

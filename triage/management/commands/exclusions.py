@@ -6,6 +6,7 @@ from pathlib import Path
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 
 from ingest.management.commands.export_events import iso_instant
 from triage.exclusions import (
@@ -39,6 +40,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, action: str, by: str | None, **options) -> None:
         author = by or f"cli:{getpass.getuser()}"
+        # Validating an exclusion's conditions asks the database; one that cannot be reached
+        # would only be reported after a logged warning for each condition.
+        connection.ensure_connection()
         try:
             getattr(self, f"_{action}")(author, **options)
         except ValidationError as error:
