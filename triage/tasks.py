@@ -11,8 +11,11 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from django.db import DatabaseError
 from django.utils import timezone
 
+from config.commands import failure_reason
+from config.errors import database_unreachable
 from ingest.sources import poll_sources
 from triage.detector import AlreadyRunning, detect
 from triage.review import parse_week, review_digest_send, week_name
@@ -28,6 +31,21 @@ TIME_LIMIT = 30 * 60
 
 @shared_task(acks_late=True, soft_time_limit=SOFT_TIME_LIMIT, time_limit=TIME_LIMIT)
 def poll_and_detect() -> str:
+    try:
+        return _poll_and_detect()
+    except DatabaseError as error:
+        if not database_unreachable(error):
+            raise
+        # Every five minutes while the database is down: one line each, not a traceback.
+        logger.error(
+            "poll_and_detect: cannot reach the database (%s); what was stored before is "
+            "kept, the next run tries again",
+            failure_reason(error),
+        )
+        return "the database cannot be reached"
+
+
+def _poll_and_detect() -> str:
     reports = poll_sources(deadline=timezone.now() + POLL_BUDGET, progress=logger.info)
     try:
         run = detect()
