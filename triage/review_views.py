@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
+from config.queries import invalid_query
 from config.roles import triage_required
 from triage import review as figures
 from triage.charts import stacked_bars_svg
@@ -37,21 +38,12 @@ class WeekForm(forms.Form):
             raise forms.ValidationError(str(error)) from None
 
 
-def _invalid(request: HttpRequest, form: WeekForm) -> HttpResponse:
-    """The 400 page: what is wrong with the query, and a way to the last full week."""
-    context = {
-        "problems": [(name, list(errors)) for name, errors in form.errors.items()],
-        "last_full_week": figures.week_name(figures.parse_week(None)),
-    }
-    return render(request, "triage/review_invalid.html", context, status=400)
-
-
 @require_GET
 @triage_required
 def review(request: HttpRequest) -> HttpResponse:
     form = WeekForm(request.GET)
     if not form.is_valid():
-        return _invalid(request, form)
+        return invalid_query(request, form)
     week = figures.weekly_review(week_start=form.cleaned_data["week"])
     per_day = stacked_bars_svg(
         bars=[(f"{day:%a %d %b}", counts) for day, counts in week.per_day],
@@ -80,7 +72,7 @@ def review(request: HttpRequest) -> HttpResponse:
 def review_csv(request: HttpRequest) -> HttpResponse:
     form = WeekForm(request.GET)
     if not form.is_valid():
-        return _invalid(request, form)
+        return invalid_query(request, form)
     week = figures.weekly_review(week_start=form.cleaned_data["week"])
     response = HttpResponse(figures.review_csv(week), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="asnwatch-alerts-{week.name}.csv"'
