@@ -164,6 +164,10 @@ CLOUDTRAIL_REGIONS = env_list("CLOUDTRAIL_REGIONS")
 CLOUDTRAIL_START = env_datetime("CLOUDTRAIL_START")
 CLOUDTRAIL_SQS_QUEUE_URL = env_str("CLOUDTRAIL_SQS_QUEUE_URL")
 CLOUDTRAIL_INBOX_DIR = env_dir("CLOUDTRAIL_INBOX_DIR")
+# The most bytes one log file may hold once decompressed: CloudTrail's own are
+# at most tens of MB. A larger file (a gzip bomb) is refused without being read
+# whole; reading one file may take a few times this much memory.
+INGEST_MAX_FILE_BYTES = env_int("INGEST_MAX_FILE_BYTES", 256 * 2**20, minimum=2**20)
 
 # Detection.
 DETECTION_BASELINE_START = env_datetime("DETECTION_BASELINE_START")

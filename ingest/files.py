@@ -1,13 +1,17 @@
 """Local CloudTrail log files and folders of them (ingest_files, the inbox folder)."""
 
+import errno
 import functools
 import gc
 import multiprocessing
-from collections.abc import Iterator
+import os
+import stat
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
 from pathlib import Path
+
+from django.conf import settings
 
 from ingest.ahead import worked_ahead
 from ingest.geoip import network_lookup
@@ -19,6 +23,7 @@ from ingest.store import (
     copy_wanted,
     prepare_log_file,
     store_prepared,
+    too_large,
 )
 
 FILE_SOURCE = "file"
@@ -28,10 +33,29 @@ FILES_PER_TRANSACTION = 8
 # Files decoded ahead: the next two transactions' worth, so that decoding,
 # which shares the two cores with storing, keeps ahead through uneven files.
 PREPARE_AHEAD = 2 * FILES_PER_TRANSACTION
+# Memory stays bounded whatever the files: a file decoded ahead may expand to
+# DECODED_AHEAD_BYTES; one that expands to more (rare: CloudTrail's files are a
+# few MB) is decoded again by itself when its turn comes, up to
+# INGEST_MAX_FILE_BYTES. A transaction's files hold at most about
+# TRANSACTION_BYTES of JSON, or one file more.
+DECODED_AHEAD_BYTES = 16 * 2**20
+TRANSACTION_BYTES = FILES_PER_TRANSACTION * DECODED_AHEAD_BYTES
 
 
 class NotConfigured(RuntimeError):
     pass
+
+
+class Unreadable(Exception):
+    """A path that is not a log file that can be read; the message says why.
+
+    lasting: it is refused for what it is (not a regular file, too large), so
+    reading it again would change nothing until it changes.
+    """
+
+    def __init__(self, reason: str, *, lasting: bool = False) -> None:
+        super().__init__(reason)
+        self.lasting = lasting
 
 
 @dataclass
@@ -60,14 +84,75 @@ def require_asn_database() -> None:
         )
 
 
-def _walk(path: Path) -> Iterator[Path]:
-    if path.is_dir():
-        # Other files in a folder (notes, checksums) are not CloudTrail's and are passed over.
-        for child in sorted(path.rglob("*")):
-            if child.is_file() and child.name.endswith((".json", ".json.gz")):
-                yield child
-    else:
-        yield path
+def log_files_under(folder: Path) -> Iterator[Path]:
+    """Every path under folder named as a log file is, but for folders.
+
+    FIFOs, sockets and broken links are among them, for read_log_file to
+    refuse by name; other files (notes, checksums) are not CloudTrail's and
+    are passed over.
+    """
+    for path in sorted(folder.rglob("*")):
+        if path.name.endswith((".json", ".json.gz")) and not path.is_dir():
+            yield path
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "not a file"
+
+
+def unreadable_reason(path: Path, error: OSError) -> str:
+    """Why stat or open of path failed, in a few words."""
+    if error.errno == errno.ELOOP:
+        return "a symbolic link loop"
+    if error.errno == errno.ENOENT:
+        return "a symbolic link to nothing" if path.is_symlink() else "no such file or folder"
+    return error.strerror or str(error)
+
+
+def log_file_size(path: Path) -> int:
+    """The size of the regular file at path; raises Unreadable for anything else.
+
+    Nothing is opened: a FIFO would block the reader until a writer came.
+    """
+    try:
+        info = path.stat()
+    except OSError as error:
+        raise Unreadable(unreadable_reason(path, error)) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise Unreadable(f"not a regular file ({_kind(info.st_mode)})", lasting=True)
+    return info.st_size
+
+
+def read_log_file(path: Path, *, max_bytes: int) -> bytes:
+    """The content of the regular file at path, of at most max_bytes; raises
+    Unreadable saying why not. Never blocks, whatever is at path."""
+    size = log_file_size(path)
+    if size > max_bytes:
+        raise Unreadable(too_large(size), lasting=True)
+    try:
+        # Non-blocking, should a FIFO have taken the file's place since.
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as error:
+        raise Unreadable(unreadable_reason(path, error)) from None
+    with open(descriptor, "rb") as file:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise Unreadable(f"not a regular file ({_kind(mode)})", lasting=True)
+        try:
+            content = file.read(max_bytes + 1)
+        except OSError as error:
+            raise Unreadable(unreadable_reason(path, error)) from None
+    if len(content) > max_bytes:  # it grew since
+        raise Unreadable(too_large(len(content)), lasting=True)
+    return content
 
 
 def ingest_paths(paths: list[Path]) -> IngestReport:
@@ -77,13 +162,22 @@ def ingest_paths(paths: list[Path]) -> IngestReport:
     """
     require_asn_database()
     report = IngestReport()
-    prepare = functools.partial(_prepare, for_copy=copy_wanted())
+    max_bytes = settings.INGEST_MAX_FILE_BYTES
+    for_copy = copy_wanted()
+    ahead = min(DECODED_AHEAD_BYTES, max_bytes)
     with _decoder() as pool:
         prepared = worked_ahead(
-            _files_to_read(paths, report), prepare, pool=pool, depth=PREPARE_AHEAD
+            _files_to_read(paths, report, max_bytes=max_bytes),
+            functools.partial(_prepare, for_copy=for_copy, max_bytes=ahead),
+            pool=pool,
+            depth=PREPARE_AHEAD,
+            # What a file holds while ahead: its content, and what it may expand to.
+            weigh=lambda unread: max(len(unread.content), ahead),
+            budget=PREPARE_AHEAD * ahead,
         )
-        for group in iter(lambda: list(islice(prepared, FILES_PER_TRANSACTION)), []):
-            batch = [(file, unread.version) for unread, file in group]
+        if ahead < max_bytes:
+            prepared = _larger_decoded_alone(prepared, for_copy=for_copy, max_bytes=max_bytes)
+        for batch in _transactions(prepared):
             for result in store_prepared(batch, source=FILE_SOURCE):
                 report.records += result.records
                 report.new_events += result.new_events
@@ -123,39 +217,78 @@ class UnreadFile:
     content: bytes
 
 
-def _prepare(unread: UnreadFile, *, for_copy: bool) -> PreparedFile:
-    return prepare_log_file(key=unread.key, content=unread.content, for_copy=for_copy)
+def _prepare(unread: UnreadFile, *, for_copy: bool, max_bytes: int) -> PreparedFile:
+    return prepare_log_file(
+        key=unread.key, content=unread.content, for_copy=for_copy, max_bytes=max_bytes
+    )
 
 
-def _files_to_read(paths: list[Path], report: IngestReport) -> Iterator[UnreadFile]:
+def _larger_decoded_alone(
+    prepared: Iterable[tuple[UnreadFile, PreparedFile]], *, for_copy: bool, max_bytes: int
+) -> Iterator[tuple[UnreadFile, PreparedFile]]:
+    """Files too large to be decoded ahead, decoded here and now, up to max_bytes."""
+    for unread, file in prepared:
+        if file.too_large:
+            file = _prepare(unread, for_copy=for_copy, max_bytes=max_bytes)
+        yield unread, file
+
+
+def _transactions(
+    prepared: Iterable[tuple[UnreadFile, PreparedFile]],
+) -> Iterator[list[tuple[PreparedFile, str]]]:
+    """Files and their versions, FILES_PER_TRANSACTION (or TRANSACTION_BYTES) at a time."""
+    batch: list[tuple[PreparedFile, str]] = []
+    size = 0
+    for unread, file in prepared:
+        batch.append((file, unread.version))
+        size += file.decoded
+        if len(batch) == FILES_PER_TRANSACTION or size >= TRANSACTION_BYTES:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def _roots(paths: list[Path], report: IngestReport) -> Iterator[Path]:
+    """Each file named, and each log file in the folders named."""
+    for root in paths:
+        try:
+            is_folder = stat.S_ISDIR(root.stat().st_mode)
+        except OSError as error:
+            report.failed += 1
+            report.problems.append(f"{root}: {unreadable_reason(root, error)}")
+            continue
+        yield from log_files_under(root) if is_folder else [root]
+
+
+def _files_to_read(
+    paths: list[Path], report: IngestReport, *, max_bytes: int
+) -> Iterator[UnreadFile]:
     """Each event log file under paths not read before; counts the others."""
     visited: set[str] = set()
-    for root in paths:
-        if not root.exists():
-            report.failed += 1
-            report.problems.append(f"{root}: no such file or folder")
+    for path in _roots(paths, report):
+        key = os.path.realpath(path)  # unlike Path.resolve, not raising for a link loop
+        if key in visited:  # named twice, as a file and within a folder
             continue
-        for path in _walk(root):
-            key = str(path.resolve())
-            if key in visited:  # named twice, as a file and within a folder
-                continue
-            visited.add(key)
-            report.files += 1
-            if not is_event_log(path.as_posix()):
-                if path.name.endswith((".json", ".json.gz")):
-                    report.skipped += 1  # CloudTrail-Digest/ and CloudTrail-Insight/
-                else:
-                    report.failed += 1
-                    report.problems.append(f"{path}: not a .json or .json.gz file")
-                continue
-            try:
-                content = path.read_bytes()
-            except OSError as error:
+        visited.add(key)
+        report.files += 1
+        if not is_event_log(path.as_posix()):
+            if path.name.endswith((".json", ".json.gz")):
+                report.skipped += 1  # CloudTrail-Digest/ and CloudTrail-Insight/
+            else:
                 report.failed += 1
-                report.problems.append(f"{path}: {error.strerror}")
-                continue
-            version = content_version(content)
-            if not content or already_read(source=FILE_SOURCE, key=key, version=version):
-                report.skipped += 1
-                continue
-            yield UnreadFile(key, version, content)
+                report.problems.append(f"{path}: not a .json or .json.gz file")
+            continue
+        try:
+            content = read_log_file(path, max_bytes=max_bytes)
+        except Unreadable as error:
+            # Not a file that can be read (a FIFO, a link loop, too large):
+            # it could not be processed, and the exit status says so.
+            report.failed += 1
+            report.problems.append(f"{path}: {error}")
+            continue
+        version = content_version(content)
+        if not content or already_read(source=FILE_SOURCE, key=key, version=version):
+            report.skipped += 1
+            continue
+        yield UnreadFile(key, version, content)

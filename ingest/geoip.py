@@ -2,10 +2,11 @@
 
 The databases are opened once per process. A configured database that is
 missing, corrupt or of the wrong type is an error at start-up: a silent
-"no ASN" would silently disable detection.
+"no ASN" would silently disable detection. A database that opens but holds
+bad data for some networks fails only their lookups: those come back with
+an error for each record to report, and without the fields that failed.
 """
 
-import contextlib
 import functools
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,14 @@ class Network:
     as_number: int | None = None
     as_organization: str | None = None
     geo: dict[str, Any] | None = None
+    errors: tuple[str, ...] = ()  # lookups that failed: the database, the address and why
 
 
 NO_NETWORK = Network()
+
+# What a database's reader raises for bad data where an address leads:
+# maxminddb's own error, or geoip2's when the data is not the record it expects.
+_BAD_DATA = (maxminddb.InvalidDatabaseError, ValueError, TypeError, KeyError)
 
 
 def _open(variable: str, path: Path, kind: str) -> geoip2.database.Reader:
@@ -39,15 +45,22 @@ def _open(variable: str, path: Path, kind: str) -> geoip2.database.Reader:
     if kind not in database_type:
         reader.close()
         raise ImproperlyConfigured(
-            f"{variable}={str(path)!r} is a {database_type!r} database, not an {kind} database"
+            f"{variable}={str(path)!r} is a {database_type!r} database,"
+            f" not {_article(kind)} {kind} database"
         )
     return reader
+
+
+def _article(kind: str) -> str:
+    return "an" if kind[0] in "AEIOU" else "a"
 
 
 class NetworkLookup:
     def __init__(self, asn_db: Path | None, city_db: Path | None) -> None:
         self.asn_reader = _open("GEOIP_ASN_DB", asn_db, "ASN") if asn_db else None
         self.city_reader = _open("GEOIP_CITY_DB", city_db, "City") if city_db else None
+        self._names = {"asn": f"GEOIP_ASN_DB={asn_db}", "city": f"GEOIP_CITY_DB={city_db}"}
+        # A failed lookup is cached with its error, which each record reports.
         self.lookup = functools.lru_cache(maxsize=65536)(self._lookup)
 
     @property
@@ -56,20 +69,34 @@ class NetworkLookup:
 
     def _lookup(self, ip: str) -> Network:
         as_number = as_organization = geo = None
+        errors = []
         if self.asn_reader is not None:
             try:
                 asn = self.asn_reader.asn(ip)
             except geoip2.errors.AddressNotFoundError:
                 pass
+            except _BAD_DATA as error:
+                errors.append(self._failed("asn", ip, error))
             else:
                 as_number = asn.autonomous_system_number
                 as_organization = asn.autonomous_system_organization or None
         if self.city_reader is not None:
-            with contextlib.suppress(geoip2.errors.AddressNotFoundError):
+            try:
                 geo = _geo(self.city_reader.city(ip))
-        if as_number is None and as_organization is None and geo is None:
+            except geoip2.errors.AddressNotFoundError:
+                pass
+            except _BAD_DATA as error:
+                errors.append(self._failed("city", ip, error))
+        if as_number is None and as_organization is None and geo is None and not errors:
             return NO_NETWORK
-        return Network(as_number, as_organization, geo)
+        return Network(as_number, as_organization, geo, tuple(errors))
+
+    def _failed(self, database: str, ip: str, error: Exception) -> str:
+        field = "source.as.*" if database == "asn" else "source.geo"
+        return (
+            f"stored without {field}: the lookup of {ip} in {self._names[database]} failed"
+            f" ({type(error).__name__}: {error})"
+        )
 
 
 def _geo(city: Any) -> dict[str, Any] | None:

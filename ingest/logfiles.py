@@ -7,7 +7,6 @@ not arrive in key order. Digest and Insight objects share the bucket but are
 not event logs.
 """
 
-import gzip
 import json
 import math
 import re
@@ -63,26 +62,65 @@ _UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 _UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
 
 
+# The deepest a record may nest (objects and arrays, the record itself being
+# the first): orjson, which writes the stored records, refuses anything deeper.
+# Real records nest a dozen levels at most.
+MAX_RECORD_DEPTH = 254
+
+
+class TooLarge(BadLogFile):
+    """A log file larger, once decompressed, than one file may be."""
+
+
 @dataclass(frozen=True)
 class LogDocument:
     records: list[Any]
+    size: int  # bytes of JSON, decompressed
     unstorable_text: bool  # some record may hold NUL or a lone surrogate
     # Some record holds NaN, Infinity or a number too large for a double
     # (1e400): floats that JSON cannot write back. Only a hand-made file does.
     infinite_numbers: bool
 
 
-def decode_records(content: bytes) -> LogDocument:
+def decompressed(content: bytes, *, max_bytes: int) -> bytes:
+    """content as JSON text: gunzipped if it is gzip, never more than max_bytes.
+
+    A few megabytes of gzip can expand to gigabytes: the content is inflated
+    a bounded piece at a time and refused as soon as it passes max_bytes.
+    Concatenated gzip members are read one after the other, as gzip reads them.
+    """
+    if content[:2] != b"\x1f\x8b":
+        if len(content) > max_bytes:
+            raise TooLarge(f"is {len(content):,} bytes, more than {max_bytes:,}")
+        return content
+    parts: list[bytes] = []
+    size = 0
+    pending = content
+    try:
+        while pending:
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            while not inflater.eof:
+                part = inflater.decompress(pending, max_bytes + 1 - size)
+                pending = inflater.unconsumed_tail
+                if not part and not pending:
+                    raise BadLogFile("not a complete gzip file (it ends before its last member)")
+                size += len(part)
+                if size > max_bytes:
+                    raise TooLarge(f"expands to more than {max_bytes:,} bytes")
+                parts.append(part)
+            pending = inflater.unused_data.lstrip(b"\x00")  # padding between members
+    except zlib.error as error:
+        raise BadLogFile(f"not a complete gzip file ({error})") from None
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def decode_records(content: bytes, *, max_bytes: int) -> LogDocument:
     """The Records array of one log file, gzip-compressed or not.
 
     The elements are returned as they are: each record is checked on its own
     when it is stored, so that one bad record does not lose the others.
     """
-    if content[:2] == b"\x1f\x8b":
-        try:
-            content = gzip.decompress(content)
-        except (EOFError, OSError, zlib.error) as error:
-            raise BadLogFile(f"not a complete gzip file ({error})") from None
+    content = decompressed(content, max_bytes=max_bytes)
     infinite = False
 
     def constant(name: str) -> float:  # NaN, Infinity, -Infinity
@@ -105,7 +143,9 @@ def decode_records(content: bytes) -> LogDocument:
             f"invalid JSON at line {error.lineno} column {error.colno}: {error.msg}"
         ) from None
     except RecursionError:
-        raise BadLogFile("JSON nested too deeply to be a CloudTrail log") from None
+        raise BadLogFile(
+            f"JSON nested too deeply to read (records may nest at most {MAX_RECORD_DEPTH} levels)"
+        ) from None
     if not isinstance(document, dict) or "Records" not in document:
         raise BadLogFile("not a CloudTrail log: the document has no Records")
     records = document["Records"]
@@ -113,9 +153,28 @@ def decode_records(content: bytes) -> LogDocument:
         raise BadLogFile(f"Records is a JSON {type(records).__name__}, not a list")
     return LogDocument(
         records,
+        size=len(content),
         unstorable_text=bool(_UNSTORABLE_ESCAPE.search(content)),
         infinite_numbers=infinite,
     )
+
+
+def nests_too_deeply(value: Any) -> bool:
+    """Whether value nests deeper than MAX_RECORD_DEPTH, found without recursion.
+
+    Only records that are walked anyway (see storable) or that orjson cannot
+    write are measured: orjson measures the others as it writes them.
+    """
+    if not isinstance(value, (dict, list)):
+        return False
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > MAX_RECORD_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def storable(value: Any) -> Any:

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 
+from ingest.logfiles import MAX_RECORD_DEPTH, nests_too_deeply
 from ingest.models import Event, RecordField
 
 STORING = ["ingested", "log_object_id"]
@@ -55,9 +56,15 @@ _BY_KIND = {
 JsonEncoder = Callable[[Any], bytes]
 
 
+class TooDeep(ValueError):
+    """A record nested deeper than a record may be (logfiles.MAX_RECORD_DEPTH)."""
+
+
 def json_exactly(value: Any) -> bytes:
     """JSON as Django's JSONField writes it: integers of any size stay exact,
     and NaN or Infinity are written as such, for the database to refuse."""
+    if nests_too_deeply(value):
+        raise TooDeep(f"nested more than {MAX_RECORD_DEPTH} levels deep")
     return json.dumps(value).encode()
 
 
@@ -66,7 +73,7 @@ def json_quickly(value: Any) -> bytes:
     infinite number (orjson would write those as null)."""
     try:
         return orjson.dumps(value)
-    except TypeError:  # an integer beyond 64 bits
+    except TypeError:  # an integer beyond 64 bits, or nesting beyond orjson's limit
         return json_exactly(value)
 
 
@@ -87,7 +94,7 @@ def copy_row(columns: dict[str, Any], encode: JsonEncoder) -> bytes:
     """One row in COPY's binary form, ending with room for the storing fields.
 
     Raises UnicodeEncodeError, OverflowError or struct.error for a value the
-    column cannot take.
+    column cannot take, TooDeep for a record nested too deeply.
     """
     parts = [_FIELD_COUNT]
     append, extend = parts.append, parts.extend

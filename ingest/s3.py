@@ -9,7 +9,6 @@ watermark would lose them. What was read is remembered per object and ETag
 (LogObject), so nothing is read twice however often a folder is listed.
 """
 
-import functools
 import re
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,15 +17,18 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import botocore.exceptions
+from django.conf import settings
 
 from ingest import aws
 from ingest.ahead import worked_ahead
 from ingest.logfiles import is_event_log
 from ingest.models import LogObject
 from ingest.polls import SourcePoll
-from ingest.store import store_log_file
+from ingest.store import store_log_file, store_refused_file, too_large
 
 # Downloads overlap with storing: the store is serial, the network need not be.
+# The objects downloaded ahead hold at most INGEST_MAX_FILE_BYTES between them
+# (or one object, alone).
 FETCH_AHEAD = 4
 _ORG = re.compile(r"o-[a-z0-9]{10,32}")
 _ACCOUNT = re.compile(r"\d{12}")
@@ -40,6 +42,15 @@ _BROKEN_BODY = (
 
 class SourceGone(Exception):
     """The bucket no longer exists: nothing else in this poll can succeed."""
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An object as downloaded: its content, or None when it was too large to read."""
+
+    content: bytes | None
+    version: str
+    size: int
 
 
 @dataclass(frozen=True)
@@ -190,11 +201,11 @@ def _read_listed(poll: SourcePoll, client: Any, bucket: str, listed: list[dict])
         return True
     source = log_object_source(bucket)
     done = processed_versions(source, [entry["Key"] for entry in wanted])
-    todo = [e["Key"] for e in wanted if normalise_etag(e["ETag"]) not in done.get(e["Key"], ())]
+    todo = [e for e in wanted if normalise_etag(e["ETag"]) not in done.get(e["Key"], ())]
     complete = True
-    for key, outcome in fetch_all(client, bucket, todo):
+    for entry, outcome in fetch_all(client, bucket, todo):
         poll.check()
-        complete &= _store(poll, bucket, key, outcome)
+        complete &= _store(poll, bucket, entry["Key"], outcome)
     return complete
 
 
@@ -205,15 +216,15 @@ def read_object(poll: SourcePoll, client: Any, bucket: str, key: str) -> bool:
         poll.skipped()
         return True
     outcome = fetch(client, bucket, key)
-    if not isinstance(outcome, Exception):
-        content, version = outcome
-        if not content or version in processed_versions(source, [key]).get(key, ()):
-            poll.skipped()
-            return True
+    if isinstance(outcome, Fetched) and (
+        not outcome.size or outcome.version in processed_versions(source, [key]).get(key, ())
+    ):
+        poll.skipped()
+        return True
     return _store(poll, bucket, key, outcome)
 
 
-def _store(poll: SourcePoll, bucket: str, key: str, outcome: tuple[bytes, str] | Exception) -> bool:
+def _store(poll: SourcePoll, bucket: str, key: str, outcome: Fetched | Exception) -> bool:
     subject = f"s3://{bucket}/{key}"
     if isinstance(outcome, Exception):
         if aws.error_code(outcome) in ("NoSuchKey", "404"):
@@ -221,19 +232,40 @@ def _store(poll: SourcePoll, bucket: str, key: str, outcome: tuple[bytes, str] |
             return True
         poll.left(subject, aws.describe(outcome))
         return False
-    content, version = outcome
     source = log_object_source(bucket)
-    result = store_log_file(source=source, key=key, version=version, content=content)
+    if outcome.content is None:
+        result = store_refused_file(
+            source=source,
+            key=key,
+            version=outcome.version,
+            size=outcome.size,
+            error=too_large(outcome.size),
+        )
+    else:
+        result = store_log_file(
+            source=source, key=key, version=outcome.version, content=outcome.content
+        )
     poll.stored(result, subject=subject)
     return True
 
 
-def fetch(client: Any, bucket: str, key: str) -> tuple[bytes, str] | Exception:
-    """An object's content and ETag, or the error that remained after retries."""
+def fetch(client: Any, bucket: str, key: str) -> Fetched | Exception:
+    """An object's content and ETag, or the error that remained after retries.
+
+    An object larger than INGEST_MAX_FILE_BYTES is not downloaded, and no
+    more than that is ever read of one.
+    """
+    max_bytes = settings.INGEST_MAX_FILE_BYTES
     for attempt in (1, 2):
         try:
             response = client.get_object(Bucket=bucket, Key=key)
-            return response["Body"].read(), normalise_etag(response["ETag"])
+            version = normalise_etag(response["ETag"])
+            with response["Body"] as body:
+                if response["ContentLength"] > max_bytes:
+                    return Fetched(None, version, response["ContentLength"])
+                content = body.read(max_bytes + 1)
+            size = len(content)
+            return Fetched(content if size <= max_bytes else None, version, size)
         except _BROKEN_BODY as error:
             # botocore retries requests, not a body that broke off half-way.
             if attempt == 2:
@@ -244,10 +276,16 @@ def fetch(client: Any, bucket: str, key: str) -> tuple[bytes, str] | Exception:
 
 
 def fetch_all(
-    client: Any, bucket: str, keys: Iterable[str]
-) -> Iterator[tuple[str, tuple[bytes, str] | Exception]]:
-    """fetch() each key, a few ahead of the consumer, in the given order."""
+    client: Any, bucket: str, listed: Iterable[dict]
+) -> Iterator[tuple[dict, Fetched | Exception]]:
+    """fetch() each listed object, a few ahead of the consumer, in the given order."""
+    max_bytes = settings.INGEST_MAX_FILE_BYTES
     with ThreadPoolExecutor(max_workers=FETCH_AHEAD, thread_name_prefix="s3-fetch") as pool:
         yield from worked_ahead(
-            keys, functools.partial(fetch, client, bucket), pool=pool, depth=FETCH_AHEAD
+            listed,
+            lambda entry: fetch(client, bucket, entry["Key"]),
+            pool=pool,
+            depth=FETCH_AHEAD,
+            weigh=lambda entry: min(entry["Size"], max_bytes),
+            budget=max_bytes,
         )

@@ -7,7 +7,6 @@ message to one reader at a time.
 """
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -16,13 +15,21 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
-from ingest.files import FILE_SOURCE, NotConfigured, require_asn_database
+from ingest.files import (
+    FILE_SOURCE,
+    NotConfigured,
+    Unreadable,
+    log_files_under,
+    read_log_file,
+    require_asn_database,
+    unreadable_reason,
+)
 from ingest.logfiles import is_event_log
 from ingest.models import LogObject, SourceProblem, SourceState
 from ingest.polls import LeaseLost, OutOfTime, PollReport, Progress, SourcePoll
 from ingest.s3 import BucketSource, poll_bucket
 from ingest.sqs import QueueSource, poll_queue
-from ingest.store import content_version, store_log_file
+from ingest.store import content_version, store_log_file, store_refused_file
 
 logger = logging.getLogger(__name__)
 
@@ -127,17 +134,14 @@ def poll_source(
     return report
 
 
-def _files(folder: Path) -> Iterator[Path]:
-    for path in sorted(folder.rglob("*")):
-        if path.is_file() and path.name.endswith((".json", ".json.gz")):
-            yield path
-
-
 def poll_inbox(poll: SourcePoll, source: InboxSource) -> None:
     """Read files in the inbox folder not read before; the folder is never changed.
 
     A file whose size is unchanged since it was read is passed over without
-    reading it again, so a large inbox costs a directory walk per poll.
+    reading it again, so a large inbox costs a directory walk per poll. What
+    is refused for what it is (a FIFO, a file larger than
+    INGEST_MAX_FILE_BYTES) is recorded as failed, and passed over until it
+    changes; what cannot be read now (a link loop, no permission) is tried again.
     """
     if not source.folder.is_dir():
         poll.source_error(str(source.folder), "no such folder")
@@ -148,19 +152,36 @@ def poll_inbox(poll: SourcePoll, source: InboxSource) -> None:
             source=FILE_SOURCE, key__startswith=f"{source.folder}/"
         ).values_list("key", "size", "read_at")
     }
-    for path in _files(source.folder):
+    for path in log_files_under(source.folder):
         key = str(path)
         if not is_event_log(key):
             poll.skipped()
             continue
         try:
             stat = path.stat()
-            seen = known.get(key)
-            if seen and seen[0] == stat.st_size and seen[1].timestamp() >= stat.st_mtime:
-                continue
-            content = path.read_bytes()
         except OSError as error:
-            poll.left(key, error.strerror or str(error))
+            poll.left(key, unreadable_reason(path, error))
+            continue
+        seen = known.get(key)
+        if seen and seen[0] == stat.st_size and seen[1].timestamp() >= stat.st_mtime:
+            continue
+        try:
+            content = read_log_file(path, max_bytes=settings.INGEST_MAX_FILE_BYTES)
+        except Unreadable as error:
+            if error.lasting:
+                poll.check()
+                # No content to tell versions apart: the entry's size and time do.
+                version = f"unread {stat.st_size} {stat.st_mtime_ns}"
+                result = store_refused_file(
+                    source=FILE_SOURCE,
+                    key=key,
+                    version=version,
+                    size=stat.st_size,
+                    error=str(error),
+                )
+                poll.stored(result, subject=key)
+            else:
+                poll.left(key, str(error))
             continue
         version = content_version(content)
         if not content:

@@ -7,7 +7,8 @@ is stored once, whichever file brings it.
 
 Reading a file is done in two steps: prepare_log_file decodes it and makes
 its rows (no database work, so it can run ahead in another process), and
-store_prepared writes them.
+store_prepared writes them. Whatever goes wrong with one file, in either
+step, fails that file alone, with the error: the files read with it are stored.
 """
 
 import hashlib
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
@@ -23,7 +25,14 @@ from ingest import rows
 from ingest.ecs import BadRecord, normalise
 from ingest.geoip import network_lookup
 from ingest.history import NetworkUses, record_network_use
-from ingest.logfiles import BadLogFile, decode_records, storable
+from ingest.logfiles import (
+    MAX_RECORD_DEPTH,
+    BadLogFile,
+    TooLarge,
+    decode_records,
+    nests_too_deeply,
+    storable,
+)
 from ingest.models import Event, LogObject
 
 EVENT_ID_LOCK = 0x61736E77  # pg_advisory_xact_lock key serialising event inserts
@@ -56,6 +65,8 @@ class PreparedFile:
     size: int
     result: FileResult
     for_copy: bool  # rows made for PostgreSQL's COPY, else for SQLite's INSERT
+    decoded: int = 0  # bytes of JSON the file expanded to
+    too_large: bool = False  # failed for expanding to more than it was allowed to
     positions: list[int] = field(default_factory=list)  # each row's place in Records
     event_ids: list[str] = field(default_factory=list)
     uses: NetworkUses = field(default_factory=NetworkUses)
@@ -92,9 +103,31 @@ def already_read(*, source: str, key: str, version: str) -> bool:
 
 def store_log_file(*, source: str, key: str, version: str, content: bytes) -> FileResult:
     """Decode and store one log file, recording it as read (or failed)."""
-    prepared = prepare_log_file(key=key, content=content, for_copy=copy_wanted())
+    prepared = prepare_log_file(
+        key=key,
+        content=content,
+        for_copy=copy_wanted(),
+        max_bytes=settings.INGEST_MAX_FILE_BYTES,
+    )
     [result] = store_prepared([(prepared, version)], source=source)
     return result
+
+
+def store_refused_file(*, source: str, key: str, version: str, size: int, error: str) -> FileResult:
+    """Record a file refused without reading it (too large, not a file) as failed."""
+    [result] = store_prepared([(failed_file(key, size, f"{key}: {error}"), version)], source=source)
+    return result
+
+
+def too_large(size: int) -> str:
+    """Why a file of size bytes is not read."""
+    limit = settings.INGEST_MAX_FILE_BYTES
+    return f"{size:,} bytes, more than INGEST_MAX_FILE_BYTES={limit:,}: not read"
+
+
+def failed_file(key: str, size: int, problem: str) -> PreparedFile:
+    result = FileResult(name=key, status=LogObject.Status.FAILED, problems=[problem])
+    return PreparedFile(key=key, size=size, result=result, for_copy=False)  # no rows to make
 
 
 def copy_wanted() -> bool:
@@ -102,25 +135,54 @@ def copy_wanted() -> bool:
     return connection.vendor == "postgresql"
 
 
-def prepare_log_file(*, key: str, content: bytes, for_copy: bool) -> PreparedFile:
-    """Decode one log file and make its records into rows. No database work.
+def prepare_log_file(*, key: str, content: bytes, for_copy: bool, max_bytes: int) -> PreparedFile:
+    """Decode one log file of at most max_bytes (decompressed) and make its
+    records into rows. No database work.
 
     A record the same file repeats is kept once and counted as a duplicate.
+    A file that cannot be read is returned failed, with the reason. Here is
+    the boundary of one file: anything reading it raises, even running out of
+    memory or parser recursion on a hostile file, fails that file only.
     """
-    result = FileResult(name=key)
-    prepared = PreparedFile(key=key, size=len(content), result=result, for_copy=for_copy)
     try:
-        document = decode_records(content)
+        return _prepared(key, content, for_copy, max_bytes)
+    except TooLarge as error:
+        failed = failed_file(
+            key, len(content), f"{key}: {error}, the most INGEST_MAX_FILE_BYTES allows"
+        )
+        failed.too_large = True
+        return failed
     except BadLogFile as error:
-        result.status = LogObject.Status.FAILED
-        result.problems.append(f"{key}: {error}")
-        return prepared
+        return failed_file(key, len(content), f"{key}: {error}")
+    except Exception as error:  # the file boundary, see above
+        problem = f"{key}: could not be read: {_told(error)}"
+        return failed_file(key, len(content), problem)
 
+
+def _told(error: Exception) -> str:
+    """An error in one line (PostgreSQL's add a CONTEXT line)."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
+
+
+TOO_DEEP = f"refused: nested deeper than the limit of {MAX_RECORD_DEPTH} levels"
+
+
+def _prepared(key: str, content: bytes, for_copy: bool, max_bytes: int) -> PreparedFile:
+    document = decode_records(content, max_bytes=max_bytes)
+    result = FileResult(name=key)
+    prepared = PreparedFile(
+        key=key, size=len(content), result=result, for_copy=for_copy, decoded=document.size
+    )
     result.records = len(document.records)
     encode = rows.json_exactly if document.infinite_numbers else rows.json_quickly
     seen: set[str] = set()
     for position, record in enumerate(document.records):
         if document.unstorable_text:
+            # storable() recurses: a record it cannot walk is refused first.
+            if nests_too_deeply(record):
+                result.problems.append(f"{key}: Records[{position}]: {TOO_DEEP}")
+                continue
             cleaned = storable(record)
             if cleaned != record:
                 result.problems.append(
@@ -137,7 +199,9 @@ def prepare_log_file(*, key: str, content: bytes, for_copy: bool) -> PreparedFil
             result.problems.extend(
                 f"{key}: Records[{position}]: {warning}" for warning in normalised.warnings
             )
-        columns = _enriched(normalised.columns, record)
+        columns, failed_lookups = _enriched(normalised.columns, record)
+        if failed_lookups:
+            result.problems.extend(f"{key}: Records[{position}]: {e}" for e in failed_lookups)
         event_id = columns["event_id"]
         if event_id in seen:
             result.duplicates += 1
@@ -148,6 +212,9 @@ def prepare_log_file(*, key: str, content: bytes, for_copy: bool) -> PreparedFil
                 prepared.ends.append(len(prepared.copy_data))
             else:
                 prepared.values.append(rows.insert_values(columns, encode))
+        except rows.TooDeep:
+            result.problems.append(f"{key}: Records[{position}]: {TOO_DEEP}")
+            continue
         except (UnicodeEncodeError, OverflowError, struct.error) as error:
             result.problems.append(f"{key}: Records[{position}]: cannot be stored: {error}")
             continue
@@ -167,33 +234,64 @@ def prepare_log_file(*, key: str, content: bytes, for_copy: bool) -> PreparedFil
 def store_prepared(batch: list[tuple[PreparedFile, str]], *, source: str) -> list[FileResult]:
     """Store prepared log files (each with its version) and record them as read
     (or failed), in one transaction: their events, the principal-network
-    history and their LogObject rows. A failure stores none of them, to be
-    read again.
+    history and their LogObject rows.
+
+    A file the database refuses (its LogObject, say) is rolled back alone and
+    recorded as failed, with the database's error. A failure of the batch as
+    a whole (the history, the commit) stores none of them, to be read again.
     """
     results = []
     stored = []
     with transaction.atomic():
         _serialise_event_ids()
         for prepared, version in batch:
-            result = prepared.result
-            results.append(result)
-            log_object = _record_log_object(source, prepared.key, version, prepared.size, result)
-            if result.status == LogObject.Status.FAILED:
+            results.append(prepared.result)
+            if prepared.result.status == LogObject.Status.FAILED:
+                _record_failed(source, prepared, version)
                 continue
-            new, refused = insert_events(prepared, log_object_id=log_object.pk)
+            try:
+                with transaction.atomic():
+                    new, refused = _store_file(source, prepared, version)
+            except (DatabaseError, ValueError) as error:
+                prepared.result.status = LogObject.Status.FAILED
+                prepared.result.problems.append(
+                    f"{prepared.key}: could not be stored: {_told(error)}"
+                )
+                _record_failed(source, prepared, version)
+                continue
             stored.append((prepared.uses, new))
+            result = prepared.result
             result.new_events = len(new)
             result.newest_event = prepared.uses.newest(new)
             result.problems.extend(refused)
             result.duplicates += len(prepared.event_ids) - len(refused) - result.new_events
-            LogObject.objects.filter(pk=log_object.pk).update(
-                new_events=result.new_events,
-                duplicates=result.duplicates,
-                problems=len(result.problems),
-                error="\n".join(result.problems)[:10_000],
-            )
         record_network_use(stored)
     return results
+
+
+def _store_file(source: str, prepared: PreparedFile, version: str) -> tuple[list[int], list[str]]:
+    """Insert one file's new events and record it read. Returns the indices of
+    the rows that were new, and problems."""
+    result = prepared.result
+    log_object = _record_log_object(source, prepared.key, version, prepared.size, result)
+    new, refused = insert_events(prepared, log_object_id=log_object.pk)
+    problems = [*result.problems, *refused]
+    LogObject.objects.filter(pk=log_object.pk).update(
+        new_events=len(new),
+        duplicates=result.duplicates + len(prepared.event_ids) - len(refused) - len(new),
+        problems=len(problems),
+        error="\n".join(problems)[:10_000],
+    )
+    return new, refused
+
+
+def _record_failed(source: str, prepared: PreparedFile, version: str) -> None:
+    try:
+        with transaction.atomic():
+            _record_log_object(source, prepared.key, version, prepared.size, prepared.result)
+    except (DatabaseError, ValueError) as error:
+        # A key the database cannot hold: reported, and read again next time.
+        prepared.result.problems.append(f"{prepared.key}: could not be recorded: {_told(error)}")
 
 
 def _serialise_event_ids() -> None:
@@ -209,14 +307,19 @@ def _serialise_event_ids() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_ID_LOCK])
 
 
-def _enriched(columns: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+def _enriched(
+    columns: dict[str, Any], record: dict[str, Any]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """columns with source.as.* and source.geo, and the lookups that failed."""
+    failed: tuple[str, ...] = ()
     if columns["source_ip"]:
         network = network_lookup().lookup(columns["source_ip"])
         columns["as_number"] = network.as_number
         columns["as_organization"] = network.as_organization
         columns["geo"] = network.geo
+        failed = network.errors
     columns["raw"] = record
-    return columns
+    return columns, failed
 
 
 def _record_log_object(
