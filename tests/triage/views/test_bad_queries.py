@@ -94,6 +94,16 @@ def test_it_refuses_a_bulk_action_on_a_superscript_alert_id(story, client):
     assert Alert.objects.filter(status=Alert.Status.ACKNOWLEDGED).count() == 0
 
 
+@pytest.mark.parametrize("target", ["me", "2026-01-01T00:00:00", "https://attacker.example/"])
+def test_it_goes_back_to_the_list_for_a_return_address_that_is_no_path_here(story, client, target):
+    response = client.post(
+        "/alerts/bulk/", {"action": "acknowledge", "alerts": story.alice.pk, "next": target}
+    )
+
+    assert (response.status_code, response["Location"]) == (302, "/alerts/")
+    assert Alert.objects.get(pk=story.alice.pk).status == Alert.Status.ACKNOWLEDGED
+
+
 def test_it_keeps_a_checklist_note_when_the_new_one_cannot_be_stored(story, client):
     step = f"/alerts/{story.alice.pk}/checklist/network/"
     client.post(step, {"done": "on", "note": "office, then the VPS"})
