@@ -105,7 +105,7 @@ def _kind(mode: int) -> str:
         return "a socket"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
-    return "not a file"
+    return "another kind of entry"
 
 
 def unreadable_reason(path: Path, error: OSError) -> str:
@@ -117,7 +117,7 @@ def unreadable_reason(path: Path, error: OSError) -> str:
     return error.strerror or str(error)
 
 
-def log_file_size(path: Path) -> int:
+def _regular_file_size(path: Path) -> int:
     """The size of the regular file at path; raises Unreadable for anything else.
 
     Nothing is opened: a FIFO would block the reader until a writer came.
@@ -134,7 +134,7 @@ def log_file_size(path: Path) -> int:
 def read_log_file(path: Path, *, max_bytes: int) -> bytes:
     """The content of the regular file at path, of at most max_bytes; raises
     Unreadable saying why not. Never blocks, whatever is at path."""
-    size = log_file_size(path)
+    size = _regular_file_size(path)
     if size > max_bytes:
         raise Unreadable(too_large(size), lasting=True)
     try:

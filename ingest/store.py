@@ -18,7 +18,14 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    ProgrammingError,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 from ingest import rows
@@ -231,14 +238,20 @@ def _prepared(key: str, content: bytes, for_copy: bool, max_bytes: int) -> Prepa
     return prepared
 
 
+# What the database answers to one file's own data (a value it cannot take, a
+# trigger refusing it), as opposed to its own failures (OperationalError).
+_REFUSED = (DataError, IntegrityError, ProgrammingError, ValueError)
+
+
 def store_prepared(batch: list[tuple[PreparedFile, str]], *, source: str) -> list[FileResult]:
     """Store prepared log files (each with its version) and record them as read
     (or failed), in one transaction: their events, the principal-network
     history and their LogObject rows.
 
     A file the database refuses (its LogObject, say) is rolled back alone and
-    recorded as failed, with the database's error. A failure of the batch as
-    a whole (the history, the commit) stores none of them, to be read again.
+    recorded as failed, with the database's error. A failure of the database
+    itself (a lost connection, a full disk, a deadlock: OperationalError) or
+    of the batch as a whole stores none of them, to be read again.
     """
     results = []
     stored = []
@@ -252,7 +265,7 @@ def store_prepared(batch: list[tuple[PreparedFile, str]], *, source: str) -> lis
             try:
                 with transaction.atomic():
                     new, refused = _store_file(source, prepared, version)
-            except (DatabaseError, ValueError) as error:
+            except _REFUSED as error:
                 prepared.result.status = LogObject.Status.FAILED
                 prepared.result.problems.append(
                     f"{prepared.key}: could not be stored: {_told(error)}"
@@ -289,7 +302,7 @@ def _record_failed(source: str, prepared: PreparedFile, version: str) -> None:
     try:
         with transaction.atomic():
             _record_log_object(source, prepared.key, version, prepared.size, prepared.result)
-    except (DatabaseError, ValueError) as error:
+    except _REFUSED as error:
         # A key the database cannot hold: reported, and read again next time.
         prepared.result.problems.append(f"{prepared.key}: could not be recorded: {_told(error)}")
 
