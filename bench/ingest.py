@@ -424,7 +424,9 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def run_child(command: list[str], env: dict[str, str]) -> tuple[float, int, int, str, str]:
+def run_child(
+    command: list[str], env: dict[str, str], cwd: Path = ROOT
+) -> tuple[float, int, int, str, str]:
     """Run a command; returns (seconds, exit status, peak RSS in bytes, stdout, stderr).
 
     The peak is that of the command and its own child processes together,
@@ -432,7 +434,7 @@ def run_child(command: list[str], env: dict[str, str]) -> tuple[float, int, int,
     """
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        child = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=err)
+        child = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=err)
         peak = 0
         finished = threading.Event()
 
@@ -533,13 +535,13 @@ def ingest_end_to_end(
     env.pop("GEOIP_CITY_DB", None)
     recreate_database(url)
     manage = [sys.executable, str(checkout / "manage.py")]
-    _, status, _, out, err = run_child([*manage, "migrate", "--verbosity=0"], env)
+    _, status, _, out, err = run_child([*manage, "migrate", "--verbosity=0"], env, checkout)
     if status != 0:
         print(f"{checkout}: migrate failed ({status}):\n{out}{err}", file=sys.stderr)
         return None
     checkpoint(url)
     seconds, status, peak, out, err = run_child(
-        [*manage, "ingest_files", str(folder / "logs")], env
+        [*manage, "ingest_files", str(folder / "logs")], env, checkout
     )
     print(f"{checkout}: {out.strip()}")
     if status != 0:
