@@ -6,7 +6,6 @@ points boto3 at the server, with fake credentials.
 
 import gzip
 import json
-import socket
 import urllib.request
 from collections.abc import Iterator
 
@@ -17,20 +16,15 @@ from moto.server import ThreadedMotoServer
 
 from ingest import aws
 from tests.cloudtrail import log_document
+from tests.helpers import free_port
 
 BUCKET = "trail-bucket"
 AWS_REGION = "eu-west-1"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     yield f"http://127.0.0.1:{port}"

@@ -30,7 +30,7 @@ from tests.aws import (
     put_log,
 )
 from tests.cloudtrail import iam_user_identity, invoke_record, log_key
-from tests.helpers import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT, stop_worker
 from triage.models import Alert, DetectionRun
 
 __all__ = ["aws_server", "moto_endpoint"]  # fixtures
@@ -136,11 +136,6 @@ def test_a_worker_polls_the_bucket_and_raises_an_alert(aws_server, geoip_dir):
         assert Alert.objects.count() == 1
         assert SourceState.objects.get().objects_read == 3
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_worker(worker)
         sender.close()
         redis.Redis.from_url(REDIS_URL).delete(queue)

@@ -7,10 +7,8 @@ holds, so the command is at a known point of its work.
 """
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from ingest.models import Event, LogObject
 from ingest.store import content_version
 from tests.aws import database_url
 from tests.cloudtrail import principal_invoke, write_log
-from tests.helpers import PROJECT_ROOT, manage
+from tests.helpers import PROJECT_ROOT, backend_waiting_for_lock, free_port, manage
 from triage.models import Alert, DetectionRun
 
 PASSWORD = "pw-never-shown-7Q"
@@ -32,10 +30,7 @@ T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 
 @pytest.fixture
 def closed_port() -> int:
-    """A loopback port with nothing listening: bound, then released."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    return free_port()
 
 
 @pytest.fixture
@@ -127,23 +122,6 @@ def test_detect_says_a_failed_run_was_recorded_when_it_was(geoip_dir, log_file):
     assert not Alert.objects.exists()
 
 
-def wait_for_lock_wait(observer: psycopg.Connection, process: subprocess.Popen) -> int:
-    """The database session of `process` once it waits for a lock; fails if it never does."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the command ended before it waited: {process.communicate()}")
-        row = observer.execute(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ).fetchone()
-        if row:
-            return row[0]
-        time.sleep(0.05)
-    process.kill()
-    pytest.fail("the command never waited for the test's lock")
-
-
 @pytest.mark.django_db(transaction=True)
 def test_ingest_files_says_what_it_kept_when_the_database_goes_away(geoip_dir, tmp_path):
     folder = tmp_path / "logs"
@@ -171,7 +149,10 @@ def test_ingest_files_says_what_it_kept_when_the_database_goes_away(geoip_dir, t
             stderr=subprocess.PIPE,
             text=True,
         )
-        observer.execute("SELECT pg_terminate_backend(%s)", [wait_for_lock_wait(observer, command)])
+        observer.execute(
+            "SELECT pg_terminate_backend(%s)",
+            [backend_waiting_for_lock(observer, command, seconds=60)],
+        )
         stdout, stderr = command.communicate(timeout=60)
         blocker.rollback()
 

@@ -7,7 +7,6 @@ parallel attempts are counted before their passwords are checked (PostgreSQL and
 import http.client
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -25,7 +24,7 @@ from django.test import Client
 from django.utils import timezone
 
 from signin.models import SignInCounter
-from tests.helpers import PROJECT_ROOT, manage
+from tests.helpers import PROJECT_ROOT, free_port, manage, wait_until_serving
 from tests.triage import ui
 
 PROXY = "127.0.0.1"  # the reverse proxy, as the app sees it
@@ -89,22 +88,6 @@ def refused(response) -> bool:
 
 def page(response) -> str:
     return response.content.decode()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until_serving(url: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"nothing answered at {url}")
 
 
 def test_it_refuses_the_admin_sign_in_for_an_account_the_app_sign_in_throttled(people, settings):

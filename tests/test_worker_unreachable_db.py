@@ -6,8 +6,6 @@ sent twice, as the scheduler sends it every five minutes.
 """
 
 import os
-import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -17,7 +15,7 @@ import pytest
 import redis
 from celery import Celery
 
-from tests.helpers import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT, free_port, stop_worker
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 PASSWORD = "pw-never-shown-7Q"
@@ -25,12 +23,6 @@ LINE = (
     "ERROR triage.tasks poll_and_detect: cannot reach the database (connection refused); "
     "what was stored before is kept, the next run tries again"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.e2e
@@ -67,12 +59,7 @@ def test_each_run_logs_one_line_while_the_database_cannot_be_reached(geoip_dir, 
                     pytest.fail(f"no run {runs} finished; the worker said:\n{log.read_text()}")
                 time.sleep(0.1)
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_worker(worker)
         sender.close()
         redis.Redis.from_url(REDIS_URL).delete(queue)
 

@@ -8,7 +8,6 @@ import http.cookiejar
 import os
 import re
 import signal
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -17,15 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT, free_port, wait_until_serving
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_line(process: subprocess.Popen, pattern: str, log: list[str], deadline: float) -> str:
@@ -40,16 +33,6 @@ def wait_for_line(process: subprocess.Popen, pattern: str, log: list[str], deadl
         if match:
             return match.group(1)
     pytest.fail("make run never printed " + pattern + ":\n" + "".join(log[-40:]))
-
-
-def wait_until_serving(url: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.3)
-    pytest.fail(f"nothing answered at {url}")
 
 
 def test_it_serves_the_demo_events_after_make_run(tmp_path: Path):

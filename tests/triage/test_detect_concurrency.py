@@ -22,7 +22,7 @@ from django.core.management import call_command
 
 from ingest.models import Event
 from tests.cloudtrail import principal_invoke, run_detect
-from tests.helpers import PROJECT_ROOT, manage
+from tests.helpers import PROJECT_ROOT, backend_waiting_for_lock, manage
 from tests.triage.conftest import OFFICE
 from triage.models import Alert, AlertEvent, DetectionRun, DetectorState
 
@@ -67,23 +67,6 @@ def observer() -> Iterator[psycopg.Connection]:
         yield connection
 
 
-def wait_until_blocked(observer: psycopg.Connection, process: subprocess.Popen) -> int:
-    """The PostgreSQL backend of `process`, once it waits for the test's lock."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"detect ended before it reached the lock: {process.communicate()}")
-        row = observer.execute(
-            "SELECT pid FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        ).fetchone()
-        if row:
-            return row[0]
-        time.sleep(0.05)
-    process.kill()
-    pytest.fail("detect never waited for the lock")
-
-
 def wait_until_gone(observer: psycopg.Connection, backend: int) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -120,7 +103,7 @@ def test_it_skips_a_run_while_another_is_in_progress(ingest, observer):
         blocker.execute("LOCK TABLE triage_alert IN EXCLUSIVE MODE")
         first = start_detect()
         try:
-            wait_until_blocked(observer, first)
+            backend_waiting_for_lock(observer, first)
             second = manage("detect", env=detect_env(), timeout=30)
         finally:
             blocker.rollback()
@@ -145,7 +128,7 @@ def test_it_creates_every_alert_once_after_a_run_is_killed(ingest, observer, tab
     with psycopg.connect(database_url()) as blocker:
         blocker.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
         killed = start_detect()
-        backend = wait_until_blocked(observer, killed)
+        backend = backend_waiting_for_lock(observer, killed)
         killed.send_signal(signal.SIGKILL)
         killed.communicate(timeout=30)
         blocker.rollback()

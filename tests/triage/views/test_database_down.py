@@ -8,7 +8,6 @@ listens, and on the embedded SQLite with a database file that cannot be opened.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,19 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import PROJECT_ROOT
+from tests.helpers import PROJECT_ROOT, free_port
 
 pytestmark = pytest.mark.e2e
 TOKEN = "monitoring-token-0123456789"
 UNREACHABLE = "The database cannot be reached; asnwatch will work again when it is back."
 # A session cookie: a signed-in person's request reads its session from the database first.
 SIGNED_IN = {"Cookie": "sessionid=0123456789abcdefghijklmnopqrstuv"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
