@@ -65,6 +65,15 @@ def backend_waiting_for_lock(
     pytest.fail("the command never waited for the test's lock")
 
 
+def worker_command(queue: str) -> list[str]:
+    """A Celery worker of the project's app reading only queue, one task at a time."""
+    return [
+        str(PROJECT_ROOT / ".venv" / "bin" / "celery"), "-A", "config", "worker",
+        "--queues", queue, "--concurrency", "1", "--loglevel", "INFO",
+        "--without-gossip", "--without-mingle", "--without-heartbeat",
+    ]  # fmt: skip
+
+
 def stop_worker(worker: subprocess.Popen) -> None:
     """Stop a Celery worker as its service manager would, killing it if it hangs."""
     worker.send_signal(signal.SIGTERM)

@@ -30,7 +30,7 @@ from tests.aws import (
     put_log,
 )
 from tests.cloudtrail import iam_user_identity, invoke_record, log_key
-from tests.helpers import PROJECT_ROOT, stop_worker
+from tests.helpers import PROJECT_ROOT, stop_worker, worker_command
 from triage.models import Alert, DetectionRun
 
 __all__ = ["aws_server", "moto_endpoint"]  # fixtures
@@ -102,17 +102,13 @@ def test_a_worker_polls_the_bucket_and_raises_an_alert(aws_server, geoip_dir):
     }
     env.pop("DETECTION_BASELINE_START", None)
     worker = subprocess.Popen(
-        [
-            str(PROJECT_ROOT / ".venv" / "bin" / "celery"), "-A", "config", "worker",
-            "--queues", queue, "--concurrency", "1", "--loglevel", "INFO",
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
-        ],
+        worker_command(queue),
         cwd=PROJECT_ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-    )  # fmt: skip
+    )
     sender = Celery("scheduler", broker=REDIS_URL)
     try:
         sender.send_task("triage.tasks.poll_and_detect", queue=queue)

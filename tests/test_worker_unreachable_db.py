@@ -15,7 +15,7 @@ import pytest
 import redis
 from celery import Celery
 
-from tests.helpers import PROJECT_ROOT, free_port, stop_worker
+from tests.helpers import PROJECT_ROOT, free_port, stop_worker, worker_command
 
 REDIS_URL = "redis://127.0.0.1:6379/13"
 PASSWORD = "pw-never-shown-7Q"
@@ -39,16 +39,12 @@ def test_each_run_logs_one_line_while_the_database_cannot_be_reached(geoip_dir, 
     }
     with log.open("w") as output:
         worker = subprocess.Popen(
-            [
-                str(PROJECT_ROOT / ".venv" / "bin" / "celery"), "-A", "config", "worker",
-                "--queues", queue, "--concurrency", "1", "--loglevel", "INFO",
-                "--without-gossip", "--without-mingle", "--without-heartbeat",
-            ],
+            worker_command(queue),
             cwd=PROJECT_ROOT,
             env=env,
             stdout=output,
             stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        )
     sender = Celery("scheduler", broker=REDIS_URL)
     try:
         for runs in (1, 2):
