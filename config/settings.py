@@ -67,6 +67,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "ingest",
     "triage",
+    "triage.notify",
     "signin",
 ]
 
@@ -171,6 +172,8 @@ INGEST_MAX_FILE_BYTES = env_int("INGEST_MAX_FILE_BYTES", 256 * 2**20, minimum=2*
 
 # Detection.
 DETECTION_BASELINE_START = env_datetime("DETECTION_BASELINE_START")
+# The most alerts one run opens (the rule's max_signals); the next run continues.
+DETECTION_MAX_ALERTS_PER_RUN = env_int("DETECTION_MAX_ALERTS_PER_RUN", 100, minimum=1)
 HISTORY_WINDOW = timedelta(days=10)
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30, minimum=HISTORY_WINDOW.days)
 

@@ -2,8 +2,14 @@
 
 One run is one transaction: it locks the detector's state row (so two runs
 never overlap, across processes and machines), evaluates every event stored
-after the cursor, writes alerts, moves the cursor and records the run. A run
-killed at any point leaves nothing behind and the next run does the same work.
+after the cursor in (eventTime, id) order, writes alerts, moves the cursor and
+records the run. A run killed at any point leaves nothing behind and the next
+run does the same work. A run stopped by the alert cap records the first event
+it left, in that order, and the next run evaluates exactly what it left.
+
+The database sorts a run's events and they are read through a server-side
+cursor a page at a time, so a backfill of millions of events runs in the
+memory of one page.
 
 Semantics (DESIGN.md section 3, and docs/detection.md for the choices made):
 a candidate that no active exclusion matches raises an alert when no other
@@ -13,6 +19,7 @@ event join that alert (its episode) instead of being counted silently.
 """
 
 import bisect
+import itertools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,9 +32,16 @@ from django.utils import timezone
 from ingest.models import Event
 from triage import rule
 from triage.exclusions import Matcher, active_exclusions
-from triage.models import Alert, AlertEvent, DetectionRun, DetectorState, RunSuppression
+from triage.models import (
+    Alert,
+    AlertEvent,
+    DetectionRun,
+    DetectorState,
+    RunSuppression,
+    SkippedCandidate,
+)
 
-CHUNK_EVENTS = 5000
+PAGE_EVENTS = 5000
 Terms = tuple[str, str, str]  # source.as.organization.name, cloud.account.id, user.name
 
 # Everything is_candidate, exclusions and alerts read: anything else would be a query per event.
@@ -48,9 +62,34 @@ class RunFailed(RuntimeError):
     """
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """The events one run evaluates: ids in (lower, upper], from `resume` on if set."""
+
+    lower: int
+    upper: int
+    resume: tuple[datetime, int] | None
+
+    def events(self) -> Q:
+        ids = Q(id__gt=self.lower, id__lte=self.upper)
+        return ids & _at_or_after(*self.resume) if self.resume else ids
+
+    def evaluated_before(self) -> Q:
+        """The events earlier runs evaluated (all of them, in every run, precede this one's)."""
+        if self.resume is None:
+            return Q(id__lte=self.lower)
+        return Q(id__lte=self.lower) | (Q(id__lte=self.upper) & ~_at_or_after(*self.resume))
+
+
+def _at_or_after(moment: datetime, event_id: int) -> Q:
+    """Events at or after (moment, event_id) in the (eventTime, id) order runs evaluate in."""
+    return Q(timestamp__gt=moment) | Q(timestamp=moment, id__gte=event_id)
+
+
 @dataclass
 class _Progress:
     run: DetectionRun
+    scope: _Scope
     max_alerts: int
     learning_until: datetime | None
     exclusions: list[Matcher]
@@ -111,9 +150,14 @@ def learning_until() -> datetime | None:
     return baseline + rule.HISTORY_WINDOW if baseline else None
 
 
-def detect(*, now: datetime | None = None, max_alerts: int = rule.MAX_SIGNALS) -> DetectionRun:
-    """Run the rule once over every event stored since the last run."""
+def detect(*, now: datetime | None = None, max_alerts: int | None = None) -> DetectionRun:
+    """Run the rule once over every event not yet evaluated (or what a deferred run left).
+
+    At most max_alerts alerts (DETECTION_MAX_ALERTS_PER_RUN unless given) are opened.
+    """
     started = now or timezone.now()
+    if max_alerts is None:
+        max_alerts = settings.DETECTION_MAX_ALERTS_PER_RUN
     try:
         DetectorState.objects.get_or_create(pk=1)
         with transaction.atomic():
@@ -121,22 +165,24 @@ def detect(*, now: datetime | None = None, max_alerts: int = rule.MAX_SIGNALS) -
                 state = DetectorState.objects.select_for_update(nowait=True).get(pk=1)
             except DatabaseError:
                 raise AlreadyRunning("another detector run is in progress") from None
-            run = DetectionRun(started_at=started, cursor_from=state.cursor)
+            scope = _scope(state)
+            run = DetectionRun(started_at=started, cursor_from=scope.lower, cursor_to=scope.upper)
             progress = _Progress(
                 run=run,
+                scope=scope,
                 max_alerts=max_alerts,
                 learning_until=learning_until(),
                 exclusions=active_exclusions(at=started),
             )
             run.learning_until = progress.learning_until
             run.save()
-            cursor = state.cursor
-            while not run.deferred:
-                upper = _chunk_upper(cursor)
-                if upper is None:
-                    break
-                cursor = _evaluate_chunk(progress, cursor, upper)
-            run.cursor_to = cursor
+            stop = _evaluate(progress)
+            evaluated = Event.objects.filter(scope.events())
+            if stop is not None:
+                run.deferred = True
+                run.deferred_at = stop.timestamp
+                evaluated = evaluated.exclude(_at_or_after(stop.timestamp, stop.pk))
+            run.events_evaluated = evaluated.count()
             run.suppressed = sum(progress.suppressed.values())
             run.finished_at = timezone.now()
             run.save()
@@ -144,7 +190,13 @@ def detect(*, now: datetime | None = None, max_alerts: int = rule.MAX_SIGNALS) -
                 RunSuppression(run=run, exclusion_id=exclusion_id, events=count)
                 for exclusion_id, count in sorted(progress.suppressed.items())
             )
-            DetectorState.objects.filter(pk=1).update(cursor=cursor, updated_at=timezone.now())
+            DetectorState.objects.filter(pk=1).update(
+                cursor=scope.upper,
+                pending_from=scope.lower if stop else None,
+                resume_time=stop.timestamp if stop else None,
+                resume_event=stop.pk if stop else None,
+                updated_at=timezone.now(),
+            )
             return run
     except AlreadyRunning:
         raise
@@ -161,13 +213,22 @@ def detect(*, now: datetime | None = None, max_alerts: int = rule.MAX_SIGNALS) -
         raise
 
 
-def _chunk_upper(cursor: int) -> int | None:
-    """The id that ends the next chunk of stored events after cursor."""
-    ids = Event.objects.filter(id__gt=cursor).order_by("id").values_list("id", flat=True)
-    last = list(ids[CHUNK_EVENTS - 1 : CHUNK_EVENTS])
-    if last:
-        return last[0]
-    return Event.objects.filter(id__gt=cursor).order_by("-id").values_list("id", flat=True).first()
+def _scope(state: DetectorState) -> _Scope:
+    """What a deferred run left, if anything; else every event stored after the cursor.
+
+    A run that continues a deferred one evaluates only what that run left, so
+    that what is left is always one range of ids from one point in time order.
+    """
+    if state.resume_time is not None:
+        return _Scope(
+            lower=state.pending_from,
+            upper=state.cursor,
+            resume=(state.resume_time, state.resume_event),
+        )
+    # Ids become visible in order (ingest takes an advisory lock per file), so
+    # the highest stored id bounds everything this run can see after the cursor.
+    newest = Event.objects.order_by("-id").values_list("id", flat=True).first()
+    return _Scope(lower=state.cursor, upper=max(state.cursor, newest or 0), resume=None)
 
 
 def _history_exists(exclusions: list[Matcher]) -> Exists:
@@ -191,65 +252,78 @@ def _history_exists(exclusions: list[Matcher]) -> Exists:
     return Exists(history)
 
 
-def _evaluate_chunk(progress: _Progress, cursor: int, upper: int) -> int:
-    """Evaluate events in (cursor, upper]; returns the new cursor."""
-    run = progress.run
-    run.events_evaluated += Event.objects.filter(id__gt=cursor, id__lte=upper).count()
-    rows = Event.objects.filter(_candidates_q(), id__gt=cursor, id__lte=upper).only(*_FIELDS)
-    candidates = [event for event in rows if is_candidate(event)]
-    if not candidates:
-        return upper
-    run.candidates += len(candidates)
-    already = set(
-        AlertEvent.objects.filter(event_id__in=[c.pk for c in candidates]).values_list(
-            "event_id", flat=True
-        )
+def _evaluate(progress: _Progress) -> Event | None:
+    """Evaluate the run's events in (eventTime, id) order; the first event left at the cap."""
+    rows = (
+        Event.objects.filter(progress.scope.events(), _candidates_q())
+        .order_by("timestamp", "id")
+        .only(*_FIELDS)
+        .iterator(chunk_size=PAGE_EVENTS)
     )
-    live = []
-    for event in candidates:
-        matcher = next((m for m in progress.exclusions if m.matches(event)), None)
-        if matcher is not None:
-            progress.suppressed[matcher.exclusion_id] += 1
-        elif progress.learning_until is None or event.timestamp < progress.learning_until:
-            run.learning += 1
-        elif event.pk not in already:
-            live.append(event)
-    if not live:
-        return upper
+    while page := list(itertools.islice(rows, PAGE_EVENTS)):
+        stop = _evaluate_page(progress, page)
+        if stop is not None:
+            return stop
+    return None
 
-    # The id range lets PostgreSQL reach the chunk through the primary key,
-    # where a bare IN list can tempt it into scanning every stored event.
-    seen_before = set(
-        Event.objects.filter(id__gt=cursor, id__lte=upper, pk__in=[e.pk for e in live])
-        .filter(_history_exists(progress.exclusions))
-        .values_list("pk", flat=True)
-    )
-    _load_alerts(progress, live)
-    # Earliest first, so that an episode's alert is for its first event.
-    live.sort(key=lambda e: (e.timestamp, e.pk))
-    for position, event in enumerate(live):
-        terms = (event.as_organization, event.account_id, event.user_name)
-        alert = _episode(progress.alerts[terms], event.timestamp, new=event.pk not in seen_before)
-        if alert is not None:
-            _join(alert, event)
-            run.events_joined += 1
-        elif event.pk in seen_before:
-            continue
-        elif run.alerts_created >= progress.max_alerts:
-            run.deferred = True
-            return min(e.pk for e in live[position:]) - 1
+
+def _evaluate_page(progress: _Progress, page: list[Event]) -> Event | None:
+    """Evaluate one page of the run's events, in order; the first event left at the cap."""
+    run = progress.run
+    candidates = []
+    for event in page:
+        if is_candidate(event):
+            matcher = next((m for m in progress.exclusions if m.matches(event)), None)
+            learning = progress.learning_until is None or event.timestamp < progress.learning_until
+            candidates.append((event, matcher, learning))
+    live = [event for event, matcher, learning in candidates if matcher is None and not learning]
+    seen_before = set()
+    if live:
+        # The id range lets PostgreSQL reach the page through the primary key,
+        # where a bare IN list can tempt it into scanning every stored event.
+        scope = progress.scope
+        seen_before = set(
+            Event.objects.filter(
+                id__gt=scope.lower, id__lte=scope.upper, pk__in=[e.pk for e in live]
+            )
+            .filter(_history_exists(progress.exclusions))
+            .values_list("pk", flat=True)
+        )
+        _load_alerts(progress, live)
+    skipped = []
+    stop = None
+    for event, matcher, learning in candidates:
+        if matcher is None and not learning:
+            terms = (event.as_organization, event.account_id, event.user_name)
+            new = event.pk not in seen_before
+            alert = _episode(progress.alerts[terms], event.timestamp, new=new)
+            if alert is None and new and run.alerts_created >= progress.max_alerts:
+                stop = event
+                break
+            if alert is not None:
+                _join(alert, event)
+                run.events_joined += 1
+            elif new:
+                alert = _open_alert(progress, event, terms)
+                alerts = progress.alerts[terms]
+                times = [a.original_time for a in alerts]
+                alerts.insert(bisect.bisect(times, event.timestamp), alert)
+                run.alerts_created += 1
+        elif matcher is not None:
+            progress.suppressed[matcher.exclusion_id] += 1
+            skipped.append(SkippedCandidate(event_id=event.pk))
         else:
-            alert = _open_alert(run, event, terms)
-            alerts = progress.alerts[terms]
-            alerts.insert(bisect.bisect([a.original_time for a in alerts], event.timestamp), alert)
-            run.alerts_created += 1
-    return upper
+            run.learning += 1
+            skipped.append(SkippedCandidate(event_id=event.pk))
+        run.candidates += 1
+    SkippedCandidate.objects.bulk_create(skipped)
+    return stop
 
 
 def _load_alerts(progress: _Progress, events: list[Event]) -> None:
     """Load every alert of the events' terms not loaded yet in this run.
 
-    All of them, not a window: a later chunk may hold a late event for any
+    All of them, not a window: a later page may hold a late event for any
     episode, and a principal has at most one alert per 10 days of its history.
     """
     terms = {(e.as_organization, e.account_id, e.user_name) for e in events}
@@ -269,8 +343,10 @@ def _episode(alerts: list[Alert], moment: datetime, *, new: bool) -> Alert | Non
     """The alert an event of these terms belongs to, if any.
 
     An event within 10 days after an alert's first event is part of its
-    episode. A new-term event that arrived late, just before an alert's first
-    event (within 10 days), joins that alert instead of opening another.
+    episode, whatever else holds. Otherwise a new-term event that arrived late,
+    at most 10 days before an alert's first event, joins that alert instead of
+    opening another. Episodes are anchored on the alert's first event, never
+    on a late event that joined it.
     """
     times = [a.original_time for a in alerts]
     index = bisect.bisect_right(times, moment) - 1
@@ -281,7 +357,13 @@ def _episode(alerts: list[Alert], moment: datetime, *, new: bool) -> Alert | Non
     return None
 
 
-def _open_alert(run: DetectionRun, event: Event, terms: Terms) -> Alert:
+def _open_alert(progress: _Progress, event: Event, terms: Terms) -> Alert:
+    """Open an alert for event, with the events of its episode earlier runs evaluated.
+
+    Those were evaluated before the alert existed (it opens for an event stored
+    after them) and found nothing to join; the ones they could not join because
+    they were suppressed or learning stay out.
+    """
     parameters = event.request_parameters or {}
     function_name = parameters.get("functionName") if isinstance(parameters, dict) else None
     alert = Alert.objects.create(
@@ -301,9 +383,34 @@ def _open_alert(run: DetectionRun, event: Event, terms: Terms) -> Alert:
             user_name=terms[2],
             organization=terms[0],
         ),
-        run=run,
+        run=progress.run,
     )
-    AlertEvent.objects.create(alert=alert, event=event)
+    earlier = list(
+        Event.objects.filter(
+            candidate_events_q(),
+            progress.scope.evaluated_before(),
+            as_organization=terms[0],
+            account_id=terms[1],
+            user_name=terms[2],
+            timestamp__gte=event.timestamp,
+            timestamp__lt=event.timestamp + rule.HISTORY_WINDOW,
+        )
+        .exclude(pk=event.pk)
+        .exclude(Exists(AlertEvent.objects.filter(event=OuterRef("pk"))))
+        .exclude(Exists(SkippedCandidate.objects.filter(event=OuterRef("pk"))))
+        .values_list("pk", "timestamp")
+    )
+    AlertEvent.objects.bulk_create(
+        [AlertEvent(alert=alert, event=event)]
+        + [AlertEvent(alert=alert, event_id=pk) for pk, _ in earlier]
+    )
+    if earlier:
+        alert.event_count = 1 + len(earlier)
+        alert.episode_end = max(moment for _, moment in earlier)
+        Alert.objects.filter(pk=alert.pk).update(
+            event_count=alert.event_count, episode_end=alert.episode_end
+        )
+        progress.run.events_joined += len(earlier)
     return alert
 
 

@@ -199,10 +199,36 @@ class ChecklistStep(models.Model):
 
 
 class DetectorState(models.Model):
-    """The single row behind the exactly-once cursor; its row lock keeps runs apart."""
+    """The single row behind the exactly-once cursor; its row lock keeps runs apart.
 
-    cursor = models.BigIntegerField(default=0, help_text="the last Event.id evaluated")
+    Every event with an id up to `cursor` has been evaluated, except, after a run
+    stopped at the cap, those with an id above `pending_from` that come at or after
+    (`resume_time`, `resume_event`) in the (eventTime, id) order runs evaluate in.
+    """
+
+    cursor = models.BigIntegerField(default=0, help_text="the highest Event.id a run has taken on")
+    pending_from = models.BigIntegerField(
+        null=True, help_text="after a deferred run: the cursor that run started from"
+    )
+    resume_time = models.DateTimeField(
+        null=True, help_text="after a deferred run: the eventTime of the first event it left"
+    )
+    resume_event = models.BigIntegerField(
+        null=True, help_text="after a deferred run: the id of the first event it left"
+    )
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class SkippedCandidate(models.Model):
+    """A candidate evaluated while suppressed by an exclusion or in the learning period.
+
+    It joins no episode, not even one whose alert opens after it was evaluated:
+    the verdict of the run that evaluated it stands.
+    """
+
+    event = models.OneToOneField(
+        Event, primary_key=True, on_delete=models.CASCADE, related_name="+"
+    )
 
 
 class DetectionRun(models.Model):
@@ -219,6 +245,9 @@ class DetectionRun(models.Model):
     learning_until = models.DateTimeField(null=True)
     deferred = models.BooleanField(
         default=False, help_text="stopped at the per-run alert cap; the next run continues"
+    )
+    deferred_at = models.DateTimeField(
+        null=True, help_text="the eventTime of the first event a deferred run left for the next"
     )
     error = models.TextField(blank=True)
 

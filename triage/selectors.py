@@ -288,7 +288,9 @@ def status_banners(*, now: datetime | None = None) -> list[Banner]:
                 "events before then build each principal's history and raise no alert.",
             )
         )
-    last_run = DetectionRun.objects.only("started_at", "deferred", "error").first()
+    last_run = DetectionRun.objects.only(
+        "started_at", "deferred", "alerts_created", "error"
+    ).first()
     if last_run is not None and last_run.error:
         banners.append(
             Banner("error", f"The last detection run failed: {last_run.error.splitlines()[0]}")
@@ -297,7 +299,7 @@ def status_banners(*, now: datetime | None = None) -> list[Banner]:
         banners.append(
             Banner(
                 "warning",
-                f"The last detection run reached the cap of {rule.MAX_SIGNALS} alerts; "
+                f"The last detection run reached the cap of {last_run.alerts_created} alerts; "
                 "the next run continues where it stopped, so more alerts are on the way.",
             )
         )

@@ -345,15 +345,15 @@ def test_it_adds_a_late_new_event_to_the_alert_that_follows_it(ingest, earlier_b
 
 
 @pytest.mark.parametrize("late_at", [T0 + 5 * DAY, T0 - 3 * DAY], ids=["in-episode", "before"])
-def test_it_adds_a_late_event_to_an_older_alert_when_a_run_spans_chunks(
+def test_it_adds_a_late_event_to_an_older_alert_when_a_run_spans_pages(
     ingest, monkeypatch, late_at
 ):
     ingest(principal_invoke(T0, event_id="alerted"))
     run_detect()
-    # A run reads stored events in chunks of 5000; two keep this small. The next
-    # run reads two chunks: the principal back 20 days later (new again) with
+    # A run reads stored events in pages of 5000; two keep this small. The next
+    # run reads two pages: the principal back 20 days later (new again) with
     # other activity, then a late event belonging to the first alert.
-    monkeypatch.setattr(detector, "CHUNK_EVENTS", 2)
+    monkeypatch.setattr(detector, "PAGE_EVENTS", 2)
     ingest(
         principal_invoke(T0 + 20 * DAY, event_id="returning"),
         management_record(when=T0 + 20 * DAY, identity=iam_user_identity("dev")),
@@ -424,17 +424,15 @@ def test_it_creates_at_most_100_alerts_a_run_and_the_next_run_continues(ingest):
     assert (run.alerts_created, run.deferred) == (100, True)
     # The earliest events are the ones alerted first.
     assert sorted(Alert.objects.values_list("user_name", flat=True)) == users[:100]
-    assert (
-        DetectorState.objects.get().cursor
-        == run.cursor_to
-        < Event.objects.aggregate(last=Max("id"))["last"]
-    )
+    assert f"deferred past the cap at {T0 + 100 * SECOND:%Y-%m-%d %H:%M:%S}Z" in first.summary
 
     second = run_detect()
 
     assert "50 alerts created" in second.summary
     assert "nothing deferred" in second.summary
     assert (last_run().alerts_created, last_run().deferred) == (50, False)
+    # Each event evaluated once: the first run stopped at the 101st event in time order.
+    assert (run.events_evaluated, last_run().events_evaluated) == (100, 200)
     assert sorted(Alert.objects.values_list("user_name", flat=True)) == users
     assert set(Alert.objects.values_list("event_count", flat=True)) == {2}
     assert AlertEvent.objects.count() == 300

@@ -280,7 +280,7 @@ def test_it_says_when_the_detector_is_learning(story, settings, client):
 
 
 def test_it_says_when_the_last_run_was_deferred_past_the_cap(story, client):
-    DetectionRun.objects.create(started_at=timezone.now(), deferred=True)
+    DetectionRun.objects.create(started_at=timezone.now(), alerts_created=100, deferred=True)
 
     assert "reached the cap of 100 alerts" in client.get("/alerts/").content.decode()
 

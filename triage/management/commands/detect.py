@@ -1,11 +1,19 @@
 """python manage.py detect — run the rule once over every event not yet evaluated."""
 
+import argparse
+
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError
 
 from config.errors import first_line
 from triage.detector import AlreadyRunning, RunFailed, detect
 from triage.models import DetectionRun
+
+
+def positive_int(value: str) -> int:
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return int(value)
 
 
 def run_summary(run: DetectionRun) -> str:
@@ -16,7 +24,8 @@ def run_summary(run: DetectionRun) -> str:
     else:
         learning = "learning over"
     deferred = (
-        f"deferred past the cap at event {run.cursor_to + 1} (the next run continues there)"
+        f"deferred past the cap at {run.deferred_at:%Y-%m-%d %H:%M:%S}Z "
+        "(the next run continues there)"
         if run.deferred
         else "nothing deferred"
     )
@@ -30,9 +39,17 @@ def run_summary(run: DetectionRun) -> str:
 class Command(BaseCommand):
     help = "Run the rule once over every stored event not yet evaluated."
 
-    def handle(self, *args, **options) -> None:
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--max-alerts",
+            type=positive_int,
+            default=None,
+            help="the most alerts this run opens (default: DETECTION_MAX_ALERTS_PER_RUN)",
+        )
+
+    def handle(self, *args, max_alerts: int | None, **options) -> None:
         try:
-            run = detect()
+            run = detect(max_alerts=max_alerts)
         except AlreadyRunning as error:
             self.stdout.write(f"detect: skipped, {error}")
             return
