@@ -1,5 +1,6 @@
 """The Celery app and its schedule: poll CloudTrail and run the rule every 5 minutes,
-and e-mail the weekly review (REVIEW_SCHEDULE, Monday 08:00 UTC by default).
+deliver due notifications every minute, and e-mail the weekly review
+(REVIEW_SCHEDULE, Monday 08:00 UTC by default).
 
 Workers and the scheduler start with `celery -A config worker` and
 `celery -A config beat`; settings prefixed CELERY_ in config/settings.py
@@ -41,6 +42,12 @@ app.conf.beat_schedule = {
         "schedule": cron(settings.REVIEW_SCHEDULE),
         # A digest that could not go out within the day is stale: the next week's replaces it.
         "options": {"expires": 24 * 3600},
+    },
+    "notify": {
+        "task": "triage.notify.tasks.notify",
+        "schedule": 60,
+        # Runs are interchangeable: a late one is replaced by the next.
+        "options": {"expires": 50},
     },
     "delete-old-events": {
         "task": "ingest.tasks.delete_old_events",

@@ -1,0 +1,1 @@
+"""Notifications: destinations, the outbox of deliveries, and the senders that empty it."""

@@ -1,0 +1,140 @@
+"""What a notification says, in each channel's form: plain text, HTML, chat, JSON.
+
+Function names, user names, user agents and organisation names are chosen by
+whoever made the call, so each value is escaped for the channel it goes to:
+Django's autoescaping for HTML, neutralised markup and mentions for chat, and
+one line per value in plain text so that a value cannot forge another line.
+"""
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from triage import rule
+from triage.documents import alert_document
+from triage.models import Alert
+from triage.notify.senders import Message
+
+SUMMARY_LISTED = 20
+MAX_VALUE_CHARS = 300
+# Markdown (Slack mrkdwn, Teams, Discord, Telegram) and table characters: shown, not obeyed.
+_MARKUP = re.compile(r"([\\`*_~|\[\]()#])")
+
+
+def one_line(value: Any) -> str:
+    """value as one line of bounded length: a newline in a value cannot start a new field."""
+    text = " ".join(str("" if value is None else value).split())
+    return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 1] + "…"
+
+
+def chat_text(value: Any) -> str:
+    """A value shown literally in chat: no markup, links, or @here/@everyone/<!channel> mentions."""
+    text = one_line(value)
+    # Slack and Teams read &, < and > as markup (<!channel>, <url|label>); their entities show the
+    # characters themselves.
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MARKUP.sub(r"\\\1", text)
+    # A zero-width space after @ keeps @here, @everyone and @user from notifying anyone.
+    return text.replace("@", "@\u200b")
+
+
+def alert_url(alert: Alert) -> str:
+    return settings.SITE_URL.rstrip("/") + reverse("alert", args=[alert.pk])
+
+
+def alert_facts(alert: Alert) -> list[tuple[str, Any]]:
+    """What an analyst needs to decide whether to look now, in the order they read it."""
+    event = alert.event
+    geo = event.geo or {}
+    parameters = event.request_parameters
+    function = parameters.get("functionName") if isinstance(parameters, dict) else None
+    country = " ".join(
+        part for part in (geo.get("country_name"), geo.get("country_iso_code")) if part
+    )
+    return [
+        ("Rule", rule.NAME),
+        ("Reason", alert.reason),
+        ("Principal", alert.user_name),
+        ("Account", alert.account_id),
+        ("Network", alert.as_organization or "(no organisation)"),
+        ("AS number", f"AS{alert.as_number}" if alert.as_number is not None else "unknown"),
+        ("Source IP", event.source_ip or event.source_address),
+        ("Country", country or "unknown"),
+        ("Function", function),
+        ("User agent", event.user_agent),
+        ("Events in episode", alert.event_count),
+        ("Alert", alert_url(alert)),
+    ]
+
+
+def _timestamp(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def webhook_body(*, event_type: str, at: datetime, data: Any) -> dict[str, Any]:
+    return {"type": event_type, "timestamp": _timestamp(at), "data": data}
+
+
+def alert_message(alert: Alert, *, at: datetime) -> Message:
+    facts = alert_facts(alert)
+    network = one_line(alert.as_organization) or f"AS{alert.as_number}"
+    title = f"asnwatch: new alert for {one_line(alert.user_name)} from {network}"
+    return Message(
+        subject=one_line(title),
+        text=render_to_string(
+            "notify/alert.txt", {"facts": [(label, one_line(value)) for label, value in facts]}
+        ),
+        html=render_to_string("notify/alert.html", {"facts": facts, "url": alert_url(alert)}),
+        chat_title=chat_text(title),
+        # The link is ours (SITE_URL), not the caller's: it stays clickable.
+        chat_body="\n".join(
+            f"{label}: {value if label == 'Alert' else chat_text(value)}" for label, value in facts
+        ),
+        body=webhook_body(event_type="alert.created", at=at, data=alert_document(alert)),
+    )
+
+
+def summary_message(alerts: Sequence[Alert], *, at: datetime) -> Message:
+    listed = list(alerts[:SUMMARY_LISTED])
+    more = len(alerts) - len(listed)
+    lines = [
+        (
+            f"{one_line(alert.user_name)} ({one_line(alert.account_id)}) from "
+            f"{one_line(alert.as_organization) or 'no organisation'} AS{alert.as_number}",
+            alert_url(alert),
+        )
+        for alert in listed
+    ]
+    title = f"asnwatch: {len(alerts)} new alert{'s' if len(alerts) != 1 else ''}"
+    context = {"lines": lines, "more": more, "title": title}
+    chat_lines = [f"{chat_text(text)}: {url}" for text, url in lines]
+    if more:
+        chat_lines.append(f"and {more} more")
+    return Message(
+        subject=title,
+        text=render_to_string("notify/summary.txt", context),
+        html=render_to_string("notify/summary.html", context),
+        chat_title=chat_text(title),
+        chat_body="\n".join(chat_lines),
+        body=webhook_body(
+            event_type="alerts.summary", at=at, data=[alert_document(alert) for alert in alerts]
+        ),
+    )
+
+
+def test_message(*, destination_name: str, at: datetime) -> Message:
+    title = f"asnwatch: test message for {one_line(destination_name)}"
+    text = "This destination receives asnwatch's alerts. Nothing needs doing."
+    return Message(
+        subject=title,
+        text=text + "\n",
+        html=render_to_string("notify/test.html", {"title": title, "text": text}),
+        chat_title=chat_text(title),
+        chat_body=text,
+        body=webhook_body(event_type="test", at=at, data={"destination": destination_name}),
+    )

@@ -1,0 +1,139 @@
+"""Where alerts are sent (destinations), their audit rows, and the outbox of deliveries.
+
+A Delivery row says "this message must reach this destination"; it is written in
+the transaction that creates what it announces, and emptied later by
+`services.notify_due`. Every try leaves a DeliveryAttempt.
+"""
+
+from django.core.exceptions import ValidationError
+from django.db import models
+
+from triage.models import Alert, DetectionRun
+
+
+class Destination(models.Model):
+    class Kind(models.TextChoices):
+        EMAIL = "email"
+        WEBHOOK = "webhook"
+        APPRISE = "apprise"
+
+    class Mode(models.TextChoices):
+        EACH = "each", "each new alert"
+        SUMMARY = "summary", "summary per detector run"
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    # E-mail: addresses, comma-separated. Webhook: the URL. Apprise: its URL,
+    # which usually holds the service's token, so it is masked like a secret.
+    target = models.TextField()
+    secret = models.CharField(
+        max_length=200, blank=True, help_text="webhook signing secret, whsec_ and base64"
+    )
+    mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.EACH)
+    throttle_minutes = models.PositiveIntegerField(default=0)
+    # Filters: an empty list lets every alert through; values within one list are
+    # alternatives, lists are combined with "and".
+    accounts = models.JSONField(default=list, blank=True)
+    user_names = models.JSONField(default=list, blank=True)
+    as_organizations = models.JSONField(
+        default=list, blank=True, help_text="patterns: case-insensitive, * matches anything"
+    )
+    as_numbers = models.JSONField(default=list, blank=True)
+    report_joined = models.BooleanField(
+        default=False, help_text="report an alert again when an episode event joins it"
+    )
+    enabled = models.BooleanField(default=True)
+    created_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DestinationChange(models.Model):
+    """Who changed a destination, when and how. Secrets appear only as "changed"."""
+
+    destination = models.ForeignKey(Destination, on_delete=models.PROTECT, related_name="changes")
+    action = models.CharField(max_length=16)  # created, changed, disabled, enabled
+    changed_by = models.CharField(max_length=150)
+    changed_at = models.DateTimeField(auto_now_add=True)
+    before = models.JSONField(null=True)
+    after = models.JSONField()
+
+    class Meta:
+        ordering = ["-changed_at", "-id"]
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValidationError("A destination change is a record: it is never rewritten.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("A destination change is a record: it is never deleted.")
+
+
+class Delivery(models.Model):
+    class EventType(models.TextChoices):
+        ALERT_CREATED = "alert.created"
+        ALERTS_SUMMARY = "alerts.summary"
+        TEST = "test"
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENDING = "sending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    destination = models.ForeignKey(
+        Destination, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event_type = models.CharField(max_length=16, choices=EventType.choices)
+    alert = models.ForeignKey(Alert, null=True, on_delete=models.CASCADE, related_name="+")
+    # A summary lists the alerts of one detector run.
+    run = models.ForeignKey(DetectionRun, null=True, on_delete=models.SET_NULL, related_name="+")
+    summary_alerts = models.ManyToManyField(Alert, related_name="+")
+    # Standard Webhooks' webhook-id: the same on every redelivery of this row, and
+    # one per (alert, destination, event type), so a receiver can drop a repeat.
+    webhook_id = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.IntegerField(default=0)
+    # Pending: when the next try is due. Sending: when the claim lapses (claimed_until),
+    # so that a killed worker's row is due again then.
+    next_attempt_at = models.DateTimeField()
+    claimed_by = models.CharField(max_length=200, blank=True)
+    claimed_until = models.DateTimeField(null=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["destination", "alert", "event_type"],
+                condition=models.Q(alert__isnull=False),
+                name="delivery_once_per_alert",
+            )
+        ]
+        indexes = [
+            # The claim in services.notify_due reads only rows still to send.
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status__in=["pending", "sending"]),
+                name="delivery_due",
+            )
+        ]
+
+
+class DeliveryAttempt(models.Model):
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="tries")
+    at = models.DateTimeField()
+    duration_ms = models.IntegerField()
+    status_code = models.IntegerField(null=True, help_text="the HTTP or SMTP reply code")
+    error = models.TextField(blank=True)
+    outcome = models.CharField(max_length=10)  # delivered, retry, failed
+
+    class Meta:
+        ordering = ["at", "id"]

@@ -1,0 +1,448 @@
+"""Changing destinations (with audit rows), filling the outbox, and emptying it.
+
+The outbox: `deliveries_enqueue_for_alerts` writes one Delivery row per message
+inside the caller's transaction, so an alert and the rows announcing it commit
+together. `notify_due` sends what is due: each row is claimed with a
+conditional UPDATE that leases it to one worker, so two workers never send it
+at once, and a worker killed mid-send leaves a lease that lapses and a row
+that is sent again later with the same webhook-id (at least once).
+"""
+
+import base64
+import json
+import random
+import re
+import secrets
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from triage.exclusions import pattern_regex
+from triage.models import Alert, DetectionRun
+from triage.notify import messages, senders
+from triage.notify.models import Delivery, DeliveryAttempt, Destination, DestinationChange
+
+INTEGRATIONS_ADMIN = "integrations-admin"
+# A signed-in user (checked for the integrations-admin role) or, at the shell,
+# a string naming the operator, whom shell access already trusts.
+Author = AbstractBaseUser | str
+
+FIRST_RETRY = timedelta(minutes=1)
+LONGEST_RETRY = timedelta(hours=6)
+# 1, 2, 4 … 256 minutes, then 6 hours twice: about 20 hours of tries, then failed.
+MAX_ATTEMPTS = 12
+# How long a claimed row stays a worker's: longer than one send can take.
+LEASE = timedelta(seconds=senders.CONNECT_TIMEOUT + senders.READ_TIMEOUT + 60)
+# Destinations sent to side by side in one notify_due, each at its own pace.
+PARALLEL_DESTINATIONS = 8
+PER_DESTINATION_LIMIT = 200
+# What an audit row says of a secret (or an Apprise URL) that changed.
+CHANGED = "changed"
+NAMESPACE = uuid.UUID("0b9c6f0e-5a43-4c0e-9f5e-0e3c8e0a7d11")
+
+
+def user_can_change_destinations(user: Any) -> bool:
+    if not user.is_authenticated or not user.is_active:
+        return False
+    return user.is_superuser or user.groups.filter(name=INTEGRATIONS_ADMIN).exists()
+
+
+def _author(by: Author) -> str:
+    if isinstance(by, str):
+        if not by.strip():
+            raise ValidationError("A change to a destination needs an author.")
+        return by.strip()
+    if not user_can_change_destinations(by):
+        raise PermissionDenied("Only integrations admins change destinations.")
+    return by.get_username()
+
+
+def masked_target(destination: Destination) -> str:
+    """The target as anyone may see it: an Apprise URL holds the service's token."""
+    if destination.kind == Destination.Kind.APPRISE:
+        scheme = destination.target.split("://", 1)[0]
+        return f"{scheme}://…"
+    return destination.target
+
+
+def snapshot(destination: Destination) -> dict[str, Any]:
+    """A destination's settings for its audit rows, without any secret in clear."""
+    return {
+        "name": destination.name,
+        "kind": destination.kind,
+        "target": masked_target(destination),
+        "secret": "set" if destination.secret else "",
+        "mode": destination.mode,
+        "throttle_minutes": destination.throttle_minutes,
+        "accounts": list(destination.accounts),
+        "user_names": list(destination.user_names),
+        "as_organizations": list(destination.as_organizations),
+        "as_numbers": list(destination.as_numbers),
+        "report_joined": destination.report_joined,
+        "enabled": destination.enabled,
+    }
+
+
+def new_webhook_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def _validate(destination: Destination) -> None:
+    problems = []
+    if not destination.name.strip():
+        problems.append("a destination needs a name")
+    if destination.kind not in Destination.Kind.values:
+        problems.append(f"kind must be one of {', '.join(Destination.Kind.values)}")
+    if destination.mode not in Destination.Mode.values:
+        problems.append(f"mode must be one of {', '.join(Destination.Mode.values)}")
+    if destination.kind == Destination.Kind.EMAIL:
+        addresses = email_addresses(destination)
+        if not addresses:
+            problems.append("an e-mail destination needs at least one address")
+        for address in addresses:
+            try:
+                validate_email(address)
+            except ValidationError:
+                problems.append(f"not an e-mail address: {address!r}")
+    elif destination.kind == Destination.Kind.WEBHOOK:
+        problem = senders.webhook_url_problem(destination.target)
+        if problem:
+            problems.append(problem)
+        try:
+            secret = Webhook(destination.secret)._whsecret
+        except Exception:  # the library raises bare binascii and value errors alike
+            secret = b""
+        if not destination.secret.startswith("whsec_") or not 24 <= len(secret) <= 64:
+            problems.append("the secret is whsec_ followed by 24 to 64 bytes in base64")
+    elif destination.kind == Destination.Kind.APPRISE and "://" not in destination.target:
+        problems.append("an Apprise URL looks like slack://… or json://host/path")
+    for pattern in destination.as_organizations:
+        if not pattern.strip():
+            problems.append("an organisation pattern cannot be empty")
+    if problems:
+        raise ValidationError(problems)
+
+
+def email_addresses(destination: Destination) -> list[str]:
+    return [part.strip() for part in destination.target.split(",") if part.strip()]
+
+
+def destination_create(
+    *, by: Author, name: str, kind: str, target: str, **settings: Any
+) -> Destination:
+    """A new destination; a webhook without a secret gets one (see the command's output)."""
+    by = _author(by)
+    destination = Destination(
+        name=name.strip(), kind=kind, target=target.strip(), created_by=by, **settings
+    )
+    if destination.kind == Destination.Kind.WEBHOOK and not destination.secret:
+        destination.secret = new_webhook_secret()
+    _validate(destination)
+    with transaction.atomic():
+        if Destination.objects.filter(name=destination.name).exists():
+            raise ValidationError(f"a destination named {destination.name!r} exists already")
+        destination.save()
+        DestinationChange.objects.create(
+            destination=destination, action="created", changed_by=by, after=snapshot(destination)
+        )
+    return destination
+
+
+def destination_update(*, destination: Destination, by: Author, **changes: Any) -> Destination:
+    """Change a destination's settings, with an audit row; a new secret is recorded as "changed"."""
+    by = _author(by)
+    allowed = set(snapshot(destination)) - {"kind"}
+    unknown = set(changes) - allowed
+    if unknown:
+        raise TypeError(f"not a destination setting: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        destination = Destination.objects.select_for_update().get(pk=destination.pk)
+        before = snapshot(destination)
+        old_secret, old_target = destination.secret, destination.target
+        for name, value in changes.items():
+            setattr(destination, name, value.strip() if isinstance(value, str) else value)
+        _validate(destination)
+        after = snapshot(destination)
+        if destination.secret != old_secret:
+            after["secret"] = CHANGED
+        if destination.kind == Destination.Kind.APPRISE and destination.target != old_target:
+            after["target"] = CHANGED
+        if after == before:
+            return destination
+        action = (
+            ("enabled" if destination.enabled else "disabled")
+            if set(changes) == {"enabled"}
+            else "changed"
+        )
+        DestinationChange.objects.create(
+            destination=destination, action=action, changed_by=by, before=before, after=after
+        )
+        destination.save()
+    return destination
+
+
+def destination_disable(*, destination: Destination, by: Author) -> Destination:
+    return destination_update(destination=destination, by=by, enabled=False)
+
+
+def destination_matches(destination: Destination, alert: Alert) -> bool:
+    """Whether alert passes the destination's filters (each list empty or holding a match)."""
+    if destination.accounts and alert.account_id not in destination.accounts:
+        return False
+    if destination.user_names and alert.user_name not in destination.user_names:
+        return False
+    if destination.as_numbers and alert.as_number not in destination.as_numbers:
+        return False
+    if destination.as_organizations:
+        patterns = [
+            re.compile(pattern_regex(p), re.IGNORECASE) for p in destination.as_organizations
+        ]
+        if not any(pattern.match(alert.as_organization or "") for pattern in patterns):
+            return False
+    return True
+
+
+def _webhook_id(*parts: Any) -> str:
+    return "msg_" + uuid.uuid5(NAMESPACE, ":".join(str(part) for part in parts)).hex
+
+
+def deliveries_enqueue_for_alerts(
+    *, alerts: Sequence[Alert], run: DetectionRun | None = None
+) -> list[Delivery]:
+    """Outbox rows announcing new alerts to every enabled destination whose filters they pass.
+
+    Call it in the transaction that creates the alerts: the rows commit with them.
+    An alert already announced to a destination is not announced again.
+    """
+    now = timezone.now()
+    created = []
+    with transaction.atomic():
+        for destination in Destination.objects.filter(enabled=True).order_by("id"):
+            matching = [alert for alert in alerts if destination_matches(destination, alert)]
+            if not matching:
+                continue
+            if destination.mode == Destination.Mode.EACH:
+                rows = [
+                    Delivery(
+                        destination=destination,
+                        event_type=Delivery.EventType.ALERT_CREATED,
+                        alert=alert,
+                        run=run,
+                        webhook_id=_webhook_id(
+                            destination.pk, alert.pk, Delivery.EventType.ALERT_CREATED
+                        ),
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                    for alert in matching
+                ]
+                created += Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+            else:
+                key = (
+                    f"run-{run.pk}"
+                    if run
+                    else f"alerts-{min(a.pk for a in matching)}-{len(matching)}"
+                )
+                summary, made = Delivery.objects.get_or_create(
+                    webhook_id=_webhook_id(destination.pk, key, Delivery.EventType.ALERTS_SUMMARY),
+                    defaults={
+                        "destination": destination,
+                        "event_type": Delivery.EventType.ALERTS_SUMMARY,
+                        "run": run,
+                        "next_attempt_at": now,
+                        "created_at": now,
+                    },
+                )
+                if made:
+                    summary.summary_alerts.set(matching)
+                    created.append(summary)
+    return created
+
+
+@dataclass
+class Outcome:
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+    def add(self, other: "Outcome") -> None:
+        self.delivered += other.delivered
+        self.retrying += other.retrying
+        self.failed += other.failed
+
+    def summary(self) -> str:
+        return f"{self.delivered} delivered, {self.retrying} to retry, {self.failed} failed"
+
+
+def destination_test(*, destination: Destination, by: Author) -> Delivery:
+    """Send a test message now, once; the returned row says whether it arrived."""
+    _author(by)
+    now = timezone.now()
+    delivery = Delivery.objects.create(
+        destination=destination,
+        event_type=Delivery.EventType.TEST,
+        webhook_id="msg_" + uuid.uuid4().hex,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    worker = f"test-{uuid.uuid4().hex[:8]}"
+    if _claim(delivery.pk, now=now, worker=worker):
+        _send(
+            Delivery.objects.select_related("destination").get(pk=delivery.pk),
+            now=now,
+            worker=worker,
+        )
+    delivery.refresh_from_db()
+    return delivery
+
+
+def _due(now: datetime) -> Q:
+    return Q(
+        status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING], next_attempt_at__lte=now
+    )
+
+
+def _claim(pk: int, *, now: datetime, worker: str) -> bool:
+    """Lease one due row to worker; False when another worker took it first."""
+    until = now + LEASE
+    claimed = Delivery.objects.filter(_due(now), pk=pk).update(
+        status=Delivery.Status.SENDING,
+        claimed_by=worker,
+        claimed_until=until,
+        next_attempt_at=until,
+        # Counted at the claim: a message that kills its worker each time still runs out of tries.
+        attempts=F("attempts") + 1,
+    )
+    return claimed == 1
+
+
+def notify_due(*, now: datetime, worker: str) -> Outcome:
+    """Send every delivery due at now; each destination at its own pace, side by side."""
+    destinations = list(
+        Delivery.objects.filter(_due(now)).values_list("destination_id", flat=True).distinct()
+    )
+    total = Outcome()
+    if not destinations:
+        return total
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_DESTINATIONS, len(destinations))) as pool:
+        for outcome in pool.map(
+            lambda pk: _notify_destination(pk, now=now, worker=worker), destinations
+        ):
+            total.add(outcome)
+    return total
+
+
+def _notify_destination(destination_id: int, *, now: datetime, worker: str) -> Outcome:
+    outcome = Outcome()
+    try:
+        for _ in range(PER_DESTINATION_LIMIT):
+            candidate = (
+                Delivery.objects.filter(_due(now), destination_id=destination_id)
+                .order_by("next_attempt_at", "id")
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if candidate is None:
+                break
+            if not _claim(candidate, now=now, worker=worker):
+                continue
+            delivery = Delivery.objects.select_related("destination").get(pk=candidate)
+            status = _send(delivery, now=now, worker=worker)
+            if status == Delivery.Status.DELIVERED:
+                outcome.delivered += 1
+            elif status == Delivery.Status.FAILED:
+                outcome.failed += 1
+            else:
+                outcome.retrying += 1
+    finally:
+        # Each thread has its own database connection: give it back.
+        connection.close()
+    return outcome
+
+
+def message_for(delivery: Delivery) -> senders.Message:
+    at = delivery.created_at
+    if delivery.event_type == Delivery.EventType.ALERT_CREATED:
+        alert = Alert.objects.select_related("event").get(pk=delivery.alert_id)
+        return messages.alert_message(alert, at=at)
+    if delivery.event_type == Delivery.EventType.ALERTS_SUMMARY:
+        alerts = list(delivery.summary_alerts.select_related("event").order_by("created_at", "id"))
+        return messages.summary_message(alerts, at=at)
+    return messages.test_message(destination_name=delivery.destination.name, at=at)
+
+
+def _deliver(destination: Destination, delivery: Delivery, message: senders.Message) -> int:
+    if destination.kind == Destination.Kind.EMAIL:
+        return senders.send_email(to=email_addresses(destination), message=message)
+    if destination.kind == Destination.Kind.WEBHOOK:
+        payload = json.dumps(message.body, ensure_ascii=False).encode()
+        return senders.send_webhook(
+            url=destination.target,
+            secret=destination.secret,
+            webhook_id=delivery.webhook_id,
+            payload=payload,
+        )
+    return senders.send_apprise(url=destination.target, message=message)
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Exponential backoff from a minute to six hours, with jitter so retries do not bunch."""
+    base = FIRST_RETRY * 2 ** min(attempts - 1, 16)
+    jittered = base * random.uniform(0.8, 1.2)  # noqa: S311 — jitter, not a secret
+    return max(FIRST_RETRY, min(jittered, LONGEST_RETRY))
+
+
+def _send(delivery: Delivery, *, now: datetime, worker: str) -> str:
+    """Send one claimed row, record the try, and settle the row: delivered, retry or failed."""
+    started = time.monotonic()
+    failure = None
+    try:
+        status_code = _deliver(delivery.destination, delivery, message_for(delivery))
+    except senders.SendError as refused:
+        failure, status_code = refused, refused.status_code
+    error = str(failure) if failure else ""
+    duration_ms = int((time.monotonic() - started) * 1000)
+    last_try = delivery.event_type == Delivery.EventType.TEST or delivery.attempts >= MAX_ATTEMPTS
+    if not error:
+        status, next_at = Delivery.Status.DELIVERED, now
+    elif failure.retry and not last_try:
+        status = Delivery.Status.PENDING
+        wait = failure.retry_after
+        next_at = now + (
+            min(wait, LONGEST_RETRY) if wait is not None else retry_delay(delivery.attempts)
+        )
+    else:
+        status, next_at = Delivery.Status.FAILED, now
+    with transaction.atomic():
+        DeliveryAttempt.objects.create(
+            delivery=delivery,
+            at=now,
+            duration_ms=duration_ms,
+            status_code=status_code,
+            error=error,
+            outcome={"pending": "retry"}.get(status, status),
+        )
+        # Settled only while the lease is still this worker's: past it, another worker owns the row.
+        Delivery.objects.filter(
+            pk=delivery.pk, claimed_by=worker, status=Delivery.Status.SENDING
+        ).update(
+            status=status,
+            next_attempt_at=next_at,
+            claimed_by="",
+            claimed_until=None,
+            last_error=error,
+            delivered_at=now if not error else None,
+        )
+    return status
