@@ -8,6 +8,7 @@ read timeouts, so one slow peer holds up only its own deliveries.
 
 import email.utils
 import ipaddress
+import logging
 import smtplib
 import socket
 from dataclasses import dataclass, field
@@ -27,6 +28,10 @@ READ_TIMEOUT = 15.0
 MAX_REPLY_BYTES = 64 * 1024
 # Cloud metadata services and link-local addresses: a webhook there would hand
 # the instance's credentials to whoever chose the URL.
+# Apprise's and urllib3's debug lines print each URL sent to, a service's token included:
+# they stay unwritten however verbose LOG_LEVEL is.
+for _name in ("apprise", "urllib3.connectionpool"):
+    logging.getLogger(_name).setLevel(logging.INFO)
 REFUSED_NETWORKS = (
     ipaddress.ip_network("169.254.0.0/16"),
     ipaddress.ip_network("fe80::/10"),

@@ -6,6 +6,7 @@ text + HTML; Apprise posts through its json:// scheme to the loopback receiver.
 """
 
 import json
+import logging
 
 import pytest
 from django.utils import timezone
@@ -135,3 +136,17 @@ def test_a_refused_smtp_recipient_fails_at_once(make_alerts, smtp_server, settin
     finally:
         controller.stop()
     assert "every recipient refused" in Delivery.objects.get().last_error
+
+
+def test_a_url_and_its_token_never_reach_the_log(make_alerts, receiver, caplog):
+    caplog.set_level(logging.DEBUG)
+    chat = receiver.url("/apprise/t0ken-9f8e7d").replace("http", "json", 1)
+    destination_create(by="ops", name="chat", kind="apprise", target=chat)
+    hook = receiver.url("/hook/t0ken-6a5b4c")
+    destination_create(by="ops", name="hook", kind="webhook", target=hook, secret=SECRET)
+    deliveries_enqueue_for_alerts(alerts=make_alerts())
+
+    assert deliver() == "2 delivered, 0 to retry, 0 failed"
+    assert receiver.to("/apprise/t0ken-9f8e7d")
+    assert receiver.to("/hook/t0ken-6a5b4c")
+    assert "t0ken" not in caplog.text
