@@ -86,6 +86,8 @@ class Delivery(models.Model):
         SENDING = "sending"
         DELIVERED = "delivered"
         FAILED = "failed"
+        # Held back by the destination's throttle, then sent within one summary.
+        SUMMARISED = "summarised"
 
     destination = models.ForeignKey(
         Destination, on_delete=models.CASCADE, related_name="deliveries"
@@ -95,6 +97,9 @@ class Delivery(models.Model):
     # A summary lists the alerts of one detector run.
     run = models.ForeignKey(DetectionRun, null=True, on_delete=models.SET_NULL, related_name="+")
     summary_alerts = models.ManyToManyField(Alert, related_name="+")
+    summarised_in = models.ForeignKey(
+        "self", null=True, on_delete=models.SET_NULL, related_name="summarised"
+    )
     # Standard Webhooks' webhook-id: the same on every redelivery of this row, and
     # one per (alert, destination, event type), so a receiver can drop a repeat.
     webhook_id = models.CharField(max_length=64, unique=True)

@@ -25,7 +25,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -276,14 +276,17 @@ class Outcome:
     delivered: int = 0
     retrying: int = 0
     failed: int = 0
+    held: int = 0
 
     def add(self, other: "Outcome") -> None:
         self.delivered += other.delivered
         self.retrying += other.retrying
         self.failed += other.failed
+        self.held += other.held
 
     def summary(self) -> str:
-        return f"{self.delivered} delivered, {self.retrying} to retry, {self.failed} failed"
+        line = f"{self.delivered} delivered, {self.retrying} to retry, {self.failed} failed"
+        return line + (f", {self.held} held back by a throttle" if self.held else "")
 
 
 def destination_test(*, destination: Destination, by: Author) -> Delivery:
@@ -344,10 +347,68 @@ def notify_due(*, now: datetime, worker: str) -> Outcome:
     return total
 
 
+def _throttle_opens_at(destination: Destination) -> datetime | None:
+    """When a throttled destination may be sent its next message: its last one plus the throttle."""
+    last = (
+        DeliveryAttempt.objects.filter(delivery__destination=destination, outcome="delivered")
+        .exclude(delivery__event_type=Delivery.EventType.TEST)
+        .aggregate(last=Max("at"))["last"]
+    )
+    return last + timedelta(minutes=destination.throttle_minutes) if last else None
+
+
+def _summarise_held(destination: Destination, *, now: datetime) -> None:
+    """Fold the alert messages a throttle held back into one summary, due now.
+
+    Rows are locked (SKIP LOCKED) while they are folded in, so a worker claiming
+    one of them at the same moment finds it summarised and leaves it.
+    """
+    with transaction.atomic():
+        held = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(
+                _due(now),
+                destination=destination,
+                status=Delivery.Status.PENDING,
+                attempts=0,
+                event_type__in=[
+                    Delivery.EventType.ALERT_CREATED,
+                    Delivery.EventType.ALERTS_SUMMARY,
+                ],
+            )
+            .order_by("id")
+        )
+        if len(held) < 2:
+            return
+        alert_ids = {row.alert_id for row in held if row.alert_id}
+        for row in held:
+            alert_ids.update(row.summary_alerts.values_list("pk", flat=True))
+        summary = Delivery.objects.create(
+            destination=destination,
+            event_type=Delivery.EventType.ALERTS_SUMMARY,
+            webhook_id=_webhook_id(destination.pk, "held", *(row.pk for row in held)),
+            next_attempt_at=now,
+            created_at=now,
+        )
+        summary.summary_alerts.set(alert_ids)
+        Delivery.objects.filter(pk__in=[row.pk for row in held]).update(
+            status=Delivery.Status.SUMMARISED, summarised_in=summary
+        )
+
+
 def _notify_destination(destination_id: int, *, now: datetime, worker: str) -> Outcome:
     outcome = Outcome()
+    destination = Destination.objects.get(pk=destination_id)
+    throttled = destination.throttle_minutes > 0
     try:
-        for _ in range(PER_DESTINATION_LIMIT):
+        if throttled:
+            opens_at = _throttle_opens_at(destination)
+            if opens_at is not None and now < opens_at:
+                outcome.held = Delivery.objects.filter(_due(now), destination=destination).count()
+                return outcome
+            _summarise_held(destination, now=now)
+        # A throttled destination gets at most one message a pass: the throttle closes behind it.
+        for _ in range(1 if throttled else PER_DESTINATION_LIMIT):
             candidate = (
                 Delivery.objects.filter(_due(now), destination_id=destination_id)
                 .order_by("next_attempt_at", "id")

@@ -251,3 +251,44 @@ def test_a_row_a_killed_worker_held_is_sent_again_with_the_same_webhook_id(
     first, second = receiver.requests
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     assert Delivery.objects.get().attempts == 2
+
+
+def test_a_throttled_destination_sends_what_it_held_back_as_one_summary(make_alerts, receiver):
+    webhook(receiver.url(), throttle_minutes=30)
+    [alice] = make_alerts(principal_invoke(T0, user="alice"))
+    deliveries_enqueue_for_alerts(alerts=[alice])
+    now = timezone.now()
+    assert deliver(now).summary() == "1 delivered, 0 to retry, 0 failed"
+    later = make_alerts(principal_invoke(T0, user="bob"), principal_invoke(T0, user="carol"))
+    deliveries_enqueue_for_alerts(alerts=later)
+
+    held = deliver(now + 29 * MINUTE).summary()
+    opened = deliver(now + 30 * MINUTE).summary()
+
+    assert held == "0 delivered, 0 to retry, 0 failed, 2 held back by a throttle"
+    assert opened == "1 delivered, 0 to retry, 0 failed"
+    first, summary = (request.verified() for request in receiver.requests)
+    assert first["type"] == "alert.created"
+    assert summary["type"] == "alerts.summary"
+    assert sorted(document["user"]["name"] for document in summary["data"]) == ["bob", "carol"]
+    assert sorted(Delivery.objects.values_list("status", flat=True)) == [
+        "delivered",
+        "delivered",
+        "summarised",
+        "summarised",
+    ]
+    assert deliver(now + 31 * MINUTE).summary() == "0 delivered, 0 to retry, 0 failed"
+
+
+def test_a_throttled_destination_sends_a_lone_alert_as_itself(make_alerts, receiver):
+    webhook(receiver.url(), throttle_minutes=30)
+    deliveries_enqueue_for_alerts(alerts=make_alerts(principal_invoke(T0, user="alice")))
+    now = timezone.now()
+    deliver(now)
+    deliveries_enqueue_for_alerts(alerts=make_alerts(principal_invoke(T0, user="bob")))
+
+    assert deliver(now + 45 * MINUTE).summary() == "1 delivered, 0 to retry, 0 failed"
+    assert [request.verified()["type"] for request in receiver.requests] == [
+        "alert.created",
+        "alert.created",
+    ]
