@@ -32,6 +32,7 @@ MAX_REPLY_BYTES = 64 * 1024
 # they stay unwritten however verbose LOG_LEVEL is.
 for _name in ("apprise", "urllib3.connectionpool"):
     logging.getLogger(_name).setLevel(logging.INFO)
+NAT64 = ipaddress.ip_network("64:ff9b::/96")
 REFUSED_NETWORKS = (
     ipaddress.ip_network("169.254.0.0/16"),
     ipaddress.ip_network("fe80::/10"),
@@ -67,8 +68,13 @@ def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         address = ipaddress.ip_address(text.split("%")[0])
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # An IPv4 address inside IPv6 (mapped, 6to4, NAT64) reaches that IPv4 address.
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            return embedded
     return address
 
 

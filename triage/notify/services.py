@@ -48,6 +48,8 @@ LEASE = timedelta(seconds=senders.CONNECT_TIMEOUT + senders.READ_TIMEOUT + 60)
 # Destinations sent to side by side in one notify_due, each at its own pace.
 PARALLEL_DESTINATIONS = 8
 PER_DESTINATION_LIMIT = 200
+# A pass stops claiming after this long, well inside the task's soft time limit.
+PASS_BUDGET_SECONDS = 120
 # What an audit row says of a secret (or an Apprise URL) that changed.
 CHANGED = "changed"
 NAMESPACE = uuid.UUID("0b9c6f0e-5a43-4c0e-9f5e-0e3c8e0a7d11")
@@ -140,12 +142,12 @@ def email_addresses(destination: Destination) -> list[str]:
 
 
 def destination_create(
-    *, by: Author, name: str, kind: str, target: str, **settings: Any
+    *, by: Author, name: str, kind: str, target: str, **options: Any
 ) -> Destination:
     """A new destination; a webhook without a secret gets one (see the command's output)."""
     by = _author(by)
     destination = Destination(
-        name=name.strip(), kind=kind, target=target.strip(), created_by=by, **settings
+        name=name.strip(), kind=kind, target=target.strip(), created_by=by, **options
     )
     if destination.kind == Destination.Kind.WEBHOOK and not destination.secret:
         destination.secret = new_webhook_secret()
@@ -333,8 +335,11 @@ def _claim(pk: int, *, now: datetime, worker: str) -> bool:
 
 def notify_due(*, now: datetime, worker: str) -> Outcome:
     """Send every delivery due at now; each destination at its own pace, side by side."""
+    # A disabled destination's messages wait: they go out if it is enabled again.
     destinations = list(
-        Delivery.objects.filter(_due(now)).values_list("destination_id", flat=True).distinct()
+        Delivery.objects.filter(_due(now), destination__enabled=True)
+        .values_list("destination_id", flat=True)
+        .distinct()
     )
     total = Outcome()
     if not destinations:
@@ -407,8 +412,11 @@ def _notify_destination(destination_id: int, *, now: datetime, worker: str) -> O
                 outcome.held = Delivery.objects.filter(_due(now), destination=destination).count()
                 return outcome
             _summarise_held(destination, now=now)
+        started = time.monotonic()
         # A throttled destination gets at most one message a pass: the throttle closes behind it.
         for _ in range(1 if throttled else PER_DESTINATION_LIMIT):
+            if time.monotonic() - started > PASS_BUDGET_SECONDS:
+                break  # the next pass, a minute later, goes on
             candidate = (
                 Delivery.objects.filter(_due(now), destination_id=destination_id)
                 .order_by("next_attempt_at", "id")

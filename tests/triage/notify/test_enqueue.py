@@ -112,6 +112,8 @@ def test_a_disabled_destination_hears_nothing(three_alerts, receiver):
         ("https://[fd00:ec2::254]/", "link-local or metadata address"),
         ("https://[::ffff:169.254.169.254]/", "link-local or metadata address"),
         ("https://[fe80::1]/", "link-local or metadata address"),
+        ("https://[2002:a9fe:a9fe::1]/", "link-local or metadata address"),  # 6to4
+        ("https://[64:ff9b::a9fe:a9fe]/", "link-local or metadata address"),  # NAT64
         ("ftp://example.com/", "a webhook URL starts with https://"),
         ("https://user:pass@example.com/", "carries no user name or password"),
     ],
@@ -154,3 +156,27 @@ def test_only_integrations_admins_and_superusers_change_destinations(django_user
         "ida",
         "root",
     ]
+
+
+def test_a_destination_disabled_after_alerts_were_queued_is_not_sent_them(three_alerts, receiver):
+    add("chat", receiver)
+    deliveries_enqueue_for_alerts(alerts=three_alerts)
+    call_command("destinations", "--by", "ops", "disable", str(Destination.objects.get().pk))
+
+    assert notify_due(now=timezone.now(), worker="test").summary() == (
+        "0 delivered, 0 to retry, 0 failed"
+    )
+    assert receiver.requests == []
+    assert set(Delivery.objects.values_list("status", flat=True)) == {"pending"}
+
+
+def test_a_change_record_is_never_rewritten_or_deleted():
+    destination_create(by="ops", name="soc", kind="email", target="soc@example.com")
+    change = DestinationChange.objects.get()
+
+    change.changed_by = "someone else"
+    with pytest.raises(ValidationError):
+        change.save()
+    with pytest.raises(ValidationError):
+        change.delete()
+    assert DestinationChange.objects.get().changed_by == "ops"
