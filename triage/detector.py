@@ -291,6 +291,7 @@ def _evaluate_page(progress: _Progress, page: list[Event]) -> Event | None:
         )
         _load_alerts(progress, live)
     skipped = []
+    joins: dict[int, tuple[Alert, list[Event]]] = {}
     stop = None
     for event, matcher, learning in candidates:
         if matcher is None and not learning:
@@ -301,7 +302,7 @@ def _evaluate_page(progress: _Progress, page: list[Event]) -> Event | None:
                 stop = event
                 break
             if alert is not None:
-                _join(alert, event)
+                joins.setdefault(alert.pk, (alert, []))[1].append(event)
                 run.events_joined += 1
             elif new:
                 alert = _open_alert(progress, event, terms)
@@ -317,6 +318,7 @@ def _evaluate_page(progress: _Progress, page: list[Event]) -> Event | None:
             skipped.append(SkippedCandidate(event_id=event.pk))
         run.candidates += 1
     SkippedCandidate.objects.bulk_create(skipped)
+    _join(joins)
     return stop
 
 
@@ -414,12 +416,16 @@ def _open_alert(progress: _Progress, event: Event, terms: Terms) -> Alert:
     return alert
 
 
-def _join(alert: Alert, event: Event) -> None:
-    AlertEvent.objects.create(alert=alert, event=event)
-    Alert.objects.filter(pk=alert.pk).update(event_count=F("event_count") + 1)
-    if event.timestamp < alert.episode_start:
-        alert.episode_start = event.timestamp
-        Alert.objects.filter(pk=alert.pk).update(episode_start=event.timestamp)
-    if event.timestamp > alert.episode_end:
-        alert.episode_end = event.timestamp
-        Alert.objects.filter(pk=alert.pk).update(episode_end=event.timestamp)
+def _join(joins: dict[int, tuple[Alert, list[Event]]]) -> None:
+    """Link a page's events to the alerts they joined: one insert, and one update per alert."""
+    AlertEvent.objects.bulk_create(
+        AlertEvent(alert=alert, event=event) for alert, events in joins.values() for event in events
+    )
+    for alert, events in joins.values():
+        alert.episode_start = min(alert.episode_start, *(e.timestamp for e in events))
+        alert.episode_end = max(alert.episode_end, *(e.timestamp for e in events))
+        Alert.objects.filter(pk=alert.pk).update(
+            event_count=F("event_count") + len(events),
+            episode_start=alert.episode_start,
+            episode_end=alert.episode_end,
+        )
