@@ -3,7 +3,9 @@
 An event that another record points at — an alert's triggering event or an
 event of its episode — is kept whatever its age: the alert is the evidence.
 Those relations belong to other apps, so they are found from the model's
-relations rather than named here (ingest does not import triage). The
+relations rather than named here (ingest does not import triage). A model
+whose rows only note something about an event says so with
+`KEEPS_EVENT = False`: its rows go with the event. The
 principal-network history and the record of log objects read stay: they are
 what stops an old file from being read, and counted, again.
 """
@@ -37,6 +39,8 @@ def _referenced() -> list[Exists]:
         if field.is_relation and field.auto_created and not field.concrete
     ]
     for relation in relations:
+        if not getattr(relation.related_model, "KEEPS_EVENT", True):
+            continue
         rows = relation.related_model._default_manager.filter(
             **{relation.field.name: OuterRef("pk")}
         )

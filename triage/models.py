@@ -226,6 +226,8 @@ class SkippedCandidate(models.Model):
     the verdict of the run that evaluated it stands.
     """
 
+    KEEPS_EVENT = False  # retention deletes the event, and this row with it (ingest.retention)
+
     event = models.OneToOneField(
         Event, primary_key=True, on_delete=models.CASCADE, related_name="+"
     )

@@ -77,3 +77,38 @@ def test_it_never_keeps_less_than_the_rules_window(stored, settings):
     delete_old_events()
 
     assert "recent-2" in remaining()
+
+
+def test_it_deletes_old_candidates_the_detector_skipped_as_suppressed_or_learning(
+    tmp_path, settings
+):
+    # The detector records candidates it skipped (an exclusion matched, or in the
+    # learning period) so that no alert opened later takes them in; that record is
+    # no reason to keep an event past the retention period.
+    settings.DETECTION_BASELINE_START = NOW - timedelta(days=60)
+    call_command(
+        "exclusions", "add", "--user-name", "carol", "--reason", "load test", stdout=io.StringIO()
+    )
+    records = [
+        invoke_record(
+            when=NOW - timedelta(days=55),
+            source_ip=EVIL_VPS,
+            identity=iam_user_identity("bob"),
+            event_id="learning",
+        ),
+        invoke_record(
+            when=NOW - timedelta(days=40),
+            source_ip=EVIL_VPS,
+            identity=iam_user_identity("carol"),
+            event_id="suppressed",
+        ),
+        management_record(when=NOW - timedelta(days=1), event_id="recent"),
+    ]
+    assert run_ingest_files(write_log(tmp_path / "logs.json", records)).error is None
+    call_command("detect", stdout=io.StringIO())
+    assert not Alert.objects.exists()
+
+    report = delete_old_events()
+
+    assert remaining() == {"recent"}
+    assert report.deleted == 2
