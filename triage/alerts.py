@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from triage import rule
+from triage.assignment import notify_assignee
 from triage.models import (
     Alert,
     AlertAssignment,
@@ -87,7 +88,10 @@ def alert_reopen(*, alert: Alert, by: AbstractBaseUser | None, comment: str = ""
 def alert_assign(
     *, alert: Alert, assignee: AbstractBaseUser | None, by: AbstractBaseUser | None = None
 ) -> Alert:
-    """Assign (or, with None, unassign) the alert; a change is recorded, a no-op is not."""
+    """Assign (or, with None, unassign) the alert; a change is recorded, a no-op is not.
+
+    Someone assigned by another user is e-mailed once the change commits (triage.assignment).
+    """
     with transaction.atomic():
         current = Alert.objects.select_for_update().only("assignee_id").get(pk=alert.pk)
         to_id = assignee.pk if assignee is not None else None
@@ -99,6 +103,7 @@ def alert_assign(
                 to_assignee=assignee,
             )
             Alert.objects.filter(pk=alert.pk).update(assignee=assignee)
+            notify_assignee(alert_id=alert.pk, assignee=assignee, by=by)
     alert.assignee = assignee
     return alert
 

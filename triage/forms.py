@@ -273,3 +273,9 @@ class ExclusionFromAlertForm(ExclusionForm):
     close_matching = forms.BooleanField(
         required=False, label="Close every open alert this exclusion matches as a false positive"
     )
+
+
+class NotificationPreferenceForm(forms.Form):
+    assignment_emails = forms.BooleanField(
+        required=False, label="E-mail me when someone else assigns me an alert"
+    )

@@ -263,3 +263,17 @@ class RunSuppression(models.Model):
     run = models.ForeignKey(DetectionRun, on_delete=models.CASCADE, related_name="suppressions")
     exclusion = models.ForeignKey(Exclusion, on_delete=models.PROTECT, related_name="+")
     events = models.IntegerField()
+
+
+class NotificationPreference(models.Model):
+    """What a user wants to be told by e-mail; a user without a row gets the defaults."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="notification_preference",
+    )
+    assignment_emails = models.BooleanField(
+        default=True, help_text="an e-mail when someone else assigns me an alert"
+    )

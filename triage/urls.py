@@ -37,4 +37,5 @@ urlpatterns = [
     ),
     path("review/", review_views.review, name="review"),
     path("review/alerts.csv", review_views.review_csv, name="review_csv"),
+    path("account/notifications/", views.notification_settings, name="notification_settings"),
 ]

@@ -9,6 +9,7 @@ so every page also works with JavaScript off.
 from datetime import datetime, timedelta
 
 from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -21,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.queries import invalid_query
 from config.roles import TRIAGE_ROLES, triage_required, user_has_role
 from triage import alerts as services
-from triage import rule, selectors
+from triage import assignment, rule, selectors
 from triage.charts import network_timeline_svg
 from triage.exclusions import user_can_change_exclusions
 from triage.forms import (
@@ -32,6 +33,7 @@ from triage.forms import (
     CloseForm,
     CommentForm,
     NoteForm,
+    NotificationPreferenceForm,
 )
 from triage.models import Alert
 from triage.queries import NetworkQuery, PrincipalQuery
@@ -424,3 +426,26 @@ def network(request: HttpRequest) -> HttpResponse:
         "is_aws": (organization or "").startswith(selectors.AWS_ORGANIZATION_PREFIXES),
     }
     return render(request, "triage/network.html", context)
+
+
+@login_required
+def notification_settings(request: HttpRequest) -> HttpResponse:
+    """The signed-in user's own e-mail notifications: one switch, for assignments."""
+    if request.method == "POST":
+        form = NotificationPreferenceForm(request.POST)
+        if form.is_valid():
+            wanted = form.cleaned_data["assignment_emails"]
+            assignment.preference_set(user=request.user, assignment_emails=wanted)
+            messages.success(
+                request,
+                "Assignment e-mails are on." if wanted else "Assignment e-mails are off.",
+            )
+            return redirect("notification_settings")
+    else:
+        wanted = assignment.wants_assignment_emails(request.user)
+        form = NotificationPreferenceForm(initial={"assignment_emails": wanted})
+    return render(
+        request,
+        "triage/notification_settings.html",
+        {"form": form, "address": request.user.email},
+    )

@@ -1,0 +1,128 @@
+"""E-mail to a user whom someone else assigns an alert, received by an SMTP server on loopback.
+
+Assignments are made as a user makes them, by POSTing the alert page's assign
+form; the alert whose every field is hostile (tests/triage/ui.py) shows that
+the message escapes what the attacker chose.
+"""
+
+import pytest
+
+from tests.helpers import free_port
+from tests.triage import ui
+from tests.triage.notify.conftest import Inbox, smtp_server  # noqa: F401 — the fixture
+from triage.models import Alert
+
+# The e-mail goes once the assignment commits: the test's requests must really commit.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def inbox(smtp_server, settings) -> Inbox:  # noqa: F811
+    settings.SITE_URL = "https://asnwatch.example"
+    return smtp_server
+
+
+@pytest.fixture
+def adam(people):
+    people.admin.email = "adam@example.com"
+    people.admin.save()
+    return people.admin
+
+
+def assign(client, alert: Alert, assignee) -> None:
+    response = client.post(f"/alerts/{alert.pk}/assign/", {"assignee": assignee})
+    assert response.status_code == 302
+
+
+def test_the_assignee_gets_text_and_html_naming_the_alert_and_who_assigned_it(
+    story, people, client, adam, inbox
+):
+    assign(client, story.role, adam.pk)
+
+    [message] = inbox.messages
+    alert = story.role
+    assert message["X-Envelope-To"] == "adam@example.com"
+    assert "\n" not in message["Subject"]
+    assert message["Subject"].startswith(
+        f"asnwatch: ana assigned you the alert for {alert.user_name} from <script>"
+    )
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    for line in (
+        "Assigned by: ana",
+        "Rule: ",
+        f"Principal: {alert.user_name}",
+        f"Account: {alert.account_id}",
+        f"Network: {ui.HOSTILE_ORG}",
+        f"Alert: https://asnwatch.example/alerts/{alert.pk}/",
+    ):
+        assert line in text
+    for raw in ("<script>", "<img", "<svg"):
+        assert raw not in html
+    assert "&lt;script&gt;alert(&quot;org&quot;)&lt;/script&gt; Hosting" in html
+    assert "&lt;img src=x onerror=alert(&quot;ua&quot;)&gt;" in html
+    assert "&lt;svg onload=alert(&quot;fn&quot;)&gt;" in html
+    assert f'<a href="https://asnwatch.example/alerts/{alert.pk}/">' in html
+
+
+def test_assigning_oneself_sends_nothing(story, people, client, adam, inbox):
+    people.analyst.email = "ana@example.com"
+    people.analyst.save()
+
+    assign(client, story.alice, "me")
+    assign(ui.client_for(adam), story.role, "me")
+    assert inbox.messages == []
+
+    # Someone else assigning her does reach her.
+    assign(ui.client_for(adam), story.role, people.analyst.pk)
+    [message] = inbox.messages
+    assert message["X-Envelope-To"] == "ana@example.com"
+    assert "Assigned by: adam" in message.get_body(("plain",)).get_content()
+
+
+def test_a_user_turns_assignment_emails_off_and_on_again(story, people, client, adam, inbox):
+    own = ui.client_for(adam)
+    alerts_page = own.get("/alerts/").content.decode()
+    assert 'href="/account/notifications/"' in alerts_page
+    page = own.get("/account/notifications/").content.decode()
+    assert "adam@example.com" in page
+    assert 'name="assignment_emails" id="id_assignment_emails" checked' in page
+
+    off = own.post("/account/notifications/", {}, follow=True).content.decode()
+    assert "Assignment e-mails are off." in off
+    assert 'id="id_assignment_emails" checked' not in off
+    assign(client, story.alice, adam.pk)
+    assert inbox.messages == []
+    assert Alert.objects.get(pk=story.alice.pk).assignee == adam
+
+    own.post("/account/notifications/", {"assignment_emails": "on"})
+    assign(client, story.role, adam.pk)
+    [message] = inbox.messages
+    assert message["X-Envelope-To"] == "adam@example.com"
+
+
+def test_a_user_without_an_address_is_assigned_and_sent_nothing(story, people, client, inbox):
+    assign(client, story.alice, people.admin.pk)
+
+    assert Alert.objects.get(pk=story.alice.pk).assignee == people.admin
+    assert inbox.messages == []
+    page = ui.client_for(people.admin).get("/account/notifications/").content.decode()
+    assert "Your account has no e-mail address" in page
+
+    people.admin.email = "adam@example.com"
+    people.admin.save()
+    assign(client, story.role, people.admin.pk)
+    assert len(inbox.messages) == 1
+
+
+def test_the_assignment_stands_when_the_mail_server_is_down(
+    story, people, client, adam, settings, caplog
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = free_port()  # nothing listens there
+
+    assign(client, story.alice, adam.pk)
+
+    assert Alert.objects.get(pk=story.alice.pk).assignee == adam
+    assert f"assignment e-mail to adam about alert {story.alice.pk} not sent" in caplog.text
