@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -382,7 +382,8 @@ def review_url(review: WeeklyReview) -> str:
 
 
 def review_digest_send(*, week_start: date) -> int:
-    """E-mail the week's review to REVIEW_RECIPIENTS; returns how many messages were sent."""
+    """E-mail the week's review to REVIEW_RECIPIENTS as text + HTML (the HTML autoescaped:
+    organisation names and exclusion reasons are free text); returns the messages sent."""
     recipients = settings.REVIEW_RECIPIENTS
     if not recipients:
         return 0
@@ -393,9 +394,10 @@ def review_digest_send(*, week_start: date) -> int:
         f"asnwatch weekly review {review.name}: {review.created} alerts, "
         f"{review.closed} closed, false positives {f'{rate:.0%}' if rate is not None else 'n/a'}"
     )
-    return send_mail(
+    message = EmailMultiAlternatives(
         subject=subject,
-        message=render_to_string("triage/review_digest.txt", context),
-        from_email=None,
-        recipient_list=recipients,
+        body=render_to_string("triage/review_digest.txt", context),
+        to=recipients,
     )
+    message.attach_alternative(render_to_string("triage/review_digest.html", context), "text/html")
+    return message.send()

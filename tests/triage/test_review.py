@@ -23,6 +23,7 @@ from django.utils import timezone
 from config.celery import app, cron
 from tests.cloudtrail import iam_user_identity, invoke_record, run_ingest_files, write_log
 from tests.triage import ui
+from tests.triage.notify.conftest import smtp_server  # noqa: F401 — the fixture
 from triage import detector, exclusions
 from triage.alerts import alert_acknowledge, alert_close, alert_reopen
 from triage.models import Alert, AlertStatusChange, Exclusion, ExclusionChange
@@ -323,6 +324,32 @@ def test_the_digest_carries_the_weeks_figures(week, allowlist, settings):
     ):
         assert line in body, line
     assert "<b>expiring</b> soon" in body  # plain text: not HTML-escaped
+
+
+def test_the_digest_arrives_as_text_and_html_with_free_text_escaped(
+    week,
+    allowlist,
+    settings,
+    smtp_server,  # noqa: F811 — the imported fixture
+):
+    settings.REVIEW_RECIPIENTS = ["lead@example.com"]
+    settings.SITE_URL = "https://asnwatch.example.com"
+
+    assert review_digest_send(week_start=MONDAY.date()) == 1
+
+    [message] = smtp_server.messages
+    assert message.get_content_type() == "multipart/alternative"
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "False-positive rate: 67%" in text and "<b>expiring</b> soon" in text
+    assert '<tr><th align="left">False-positive rate</th><td>67%</td></tr>' in html
+    assert "<td>2</td><td>Evil VPS Ltd (worth an exclusion?)</td>" in html
+    # An exclusion's reason and an organisation's name are shown, never obeyed.
+    for raw in ("<b>", "<script>"):
+        assert raw not in html
+    assert ": &lt;b&gt;expiring&lt;/b&gt; soon</li>" in html
+    assert "<td>&lt;script&gt;alert(&quot;org&quot;)&lt;/script&gt; Hosting</td>" in html
+    assert '<a href="https://asnwatch.example.com/review/?week=2026-W47">' in html
 
 
 def test_it_sends_no_digest_without_recipients(week, settings):
