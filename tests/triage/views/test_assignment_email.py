@@ -126,3 +126,24 @@ def test_the_assignment_stands_when_the_mail_server_is_down(
 
     assert Alert.objects.get(pk=story.alice.pk).assignee == adam
     assert f"assignment e-mail to adam about alert {story.alice.pk} not sent" in caplog.text
+
+
+def test_assigning_from_the_alert_list_in_bulk_mails_one_message_an_alert(
+    story, people, client, adam, inbox
+):
+    response = client.post(
+        "/alerts/bulk/",
+        {"action": "assign", "alerts": [story.alice.pk, story.role.pk], "assignee": adam.pk},
+    )
+
+    assert response.status_code == 302
+    links = {
+        line
+        for message in inbox.messages
+        for line in message.get_body(("plain",)).get_content().splitlines()
+        if line.startswith("Alert: ")
+    }
+    assert len(inbox.messages) == 2
+    assert links == {
+        f"Alert: https://asnwatch.example/alerts/{alert.pk}/" for alert in (story.alice, story.role)
+    }
