@@ -17,6 +17,7 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("settings/notifications/", include("triage.notify.urls")),
     path("", include("triage.urls")),
     path("", include("ingest.urls")),
 ]

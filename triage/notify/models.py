@@ -43,6 +43,8 @@ class Destination(models.Model):
         default=False, help_text="report an alert again when an episode event joins it"
     )
     enabled = models.BooleanField(default=True)
+    # Removed from the settings page: kept (disabled) so its deliveries and audit stay.
+    removed_at = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=150)
     created_at = models.DateTimeField(auto_now_add=True)
 

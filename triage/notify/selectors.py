@@ -2,7 +2,9 @@
 
 from typing import Any
 
-from triage.notify.models import Destination
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+
+from triage.notify.models import Delivery, DeliveryAttempt, Destination
 from triage.notify.services import masked_target
 
 MASK = "********"
@@ -29,3 +31,51 @@ def destination_public(destination: Destination) -> dict[str, Any]:
 
 def destinations_public() -> list[dict[str, Any]]:
     return [destination_public(destination) for destination in Destination.objects.order_by("id")]
+
+
+def destination_rows() -> list[dict[str, Any]]:
+    """The settings page's list: every destination not removed, with its last delivery."""
+    last = Delivery.objects.filter(destination=OuterRef("pk")).order_by("-created_at", "-id")
+    destinations = (
+        Destination.objects.filter(removed_at__isnull=True)
+        .annotate(
+            last_status=Subquery(last.values("status")[:1]),
+            last_at=Subquery(last.values("created_at")[:1]),
+        )
+        .order_by("name")
+    )
+    return [
+        destination_public(destination)
+        | {"last_status": destination.last_status, "last_at": destination.last_at}
+        for destination in destinations
+    ]
+
+
+def destination_history(destination: Destination) -> list[dict[str, Any]]:
+    """Its changes, newest first, each with the settings that differ (secrets already masked)."""
+    history = []
+    for change in destination.changes.all():
+        before, after = change.before or {}, change.after
+        names = [name for name in after if before.get(name) != after.get(name)]
+        differences = [(name, before.get(name), after.get(name)) for name in names]
+        history.append({"change": change, "differences": differences})
+    return history
+
+
+def delivery_attempts(destination: Destination) -> QuerySet[DeliveryAttempt]:
+    """Every try to send to destination, newest first."""
+    return (
+        DeliveryAttempt.objects.filter(delivery__destination=destination)
+        .select_related("delivery")
+        .order_by("-at", "-id")
+    )
+
+
+def alert_deliveries(alert_id: int) -> QuerySet[Delivery]:
+    """Where an alert's notifications went: its own messages and the summaries listing it."""
+    return (
+        Delivery.objects.filter(Q(alert_id=alert_id) | Q(summary_alerts__id=alert_id))
+        .select_related("destination")
+        .distinct()
+        .order_by("created_at", "id")
+    )
