@@ -28,6 +28,18 @@ def pytest_configure() -> None:
         pytest.exit("the suite runs on PostgreSQL: set DATABASE_URL (make test does)", 2)
 
 
+@pytest.fixture(autouse=True)
+def no_immediate_notify(monkeypatch):
+    """Detector runs inside the test process ask no broker for an immediate notify run.
+
+    The default broker is `make run`'s folder under var/; the tests of that request
+    run the detector in a process of its own (tests/triage/notify/test_detect_notifies.py).
+    """
+    from triage import detector
+
+    monkeypatch.setattr(detector, "notify_soon", lambda: None)
+
+
 @pytest.fixture(scope="session")
 def geoip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("geoip")

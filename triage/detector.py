@@ -3,9 +3,11 @@
 One run is one transaction: it locks the detector's state row (so two runs
 never overlap, across processes and machines), evaluates every event stored
 after the cursor in (eventTime, id) order, writes alerts, moves the cursor and
-records the run. A run killed at any point leaves nothing behind and the next
-run does the same work. A run stopped by the alert cap records the first event
-it left, in that order, and the next run evaluates exactly what it left.
+records the run, with the outbox rows announcing its new alerts to the
+notification destinations (triage/notify). A run killed at any point leaves
+nothing behind and the next run does the same work. A run stopped by the
+alert cap records the first event it left, in that order, and the next run
+evaluates exactly what it left.
 
 The database sorts a run's events and they are read through a server-side
 cursor a page at a time, so a backfill of millions of events runs in the
@@ -40,6 +42,8 @@ from triage.models import (
     RunSuppression,
     SkippedCandidate,
 )
+from triage.notify.services import deliveries_enqueue_for_alerts
+from triage.notify.tasks import notify_soon
 
 PAGE_EVENTS = 5000
 Terms = tuple[str, str, str]  # source.as.organization.name, cloud.account.id, user.name
@@ -96,6 +100,8 @@ class _Progress:
     suppressed: Counter = field(default_factory=Counter)
     # Alerts by terms, sorted by original_time: the episodes events can join.
     alerts: dict[Terms, list[Alert]] = field(default_factory=lambda: defaultdict(list))
+    # The alerts this run opened, announced to destinations before the run commits.
+    opened: list[Alert] = field(default_factory=list)
 
 
 def is_candidate(event: Event) -> bool:
@@ -197,6 +203,10 @@ def detect(*, now: datetime | None = None, max_alerts: int | None = None) -> Det
                 resume_event=stop.pk if stop else None,
                 updated_at=timezone.now(),
             )
+            # The outbox rows commit with the alerts, so a crash before sending loses none;
+            # a worker is asked to send them once they are visible to it.
+            if progress.opened and deliveries_enqueue_for_alerts(alerts=progress.opened, run=run):
+                transaction.on_commit(notify_soon)
             return run
     except AlreadyRunning:
         raise
@@ -387,6 +397,7 @@ def _open_alert(progress: _Progress, event: Event, terms: Terms) -> Alert:
         ),
         run=progress.run,
     )
+    progress.opened.append(alert)
     earlier = list(
         Event.objects.filter(
             candidate_events_q(),
