@@ -205,6 +205,8 @@ CLOUDTRAIL_SQS_MAX_RECEIVES = env_int("CLOUDTRAIL_SQS_MAX_RECEIVES", 5, minimum=
 AWS_MAX_ATTEMPTS = env_int("AWS_MAX_ATTEMPTS", 5, minimum=1)
 # A monitoring system reads /sources.json with "Authorization: Bearer <token>".
 MONITORING_TOKEN = env_str("MONITORING_TOKEN")
+# What else the Sources page and /sources.json report (ingest/health.py).
+HEALTH_CHECKS = ["triage.notify.health.failing_destinations"]
 
 # Tasks (config/celery.py). The embedded default needs no broker server: the
 # worker and the scheduler exchange messages through files under var/broker.

@@ -1,7 +1,12 @@
-"""Stored events, newest first; the CloudTrail sources and how their polls went."""
+"""Stored events, newest first; the CloudTrail sources and how their polls went.
+
+The Sources page and /sources.json also report the concerns other apps' health
+checks find (ingest/health.py), such as a notification destination failing.
+"""
 
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 
 from django import forms
@@ -17,6 +22,7 @@ from django.views.decorators.http import require_GET
 from config.errors import first_line
 from config.queries import BIGINT_MAX, invalid_query
 from config.roles import TRIAGE_ROLES, triage_required, user_has_role
+from ingest.health import Concern, concerns
 from ingest.models import Event
 from ingest.sources import SourceOverview, source_overview
 
@@ -77,7 +83,12 @@ def events(request: HttpRequest) -> HttpResponse:
 @require_GET
 @triage_required
 def sources(request: HttpRequest) -> HttpResponse:
-    return render(request, "sources.html", {"sources": source_overview(now=timezone.now())})
+    now = timezone.now()
+    return render(
+        request,
+        "sources.html",
+        {"sources": source_overview(now=now), "concerns": concerns(now=now)},
+    )
 
 
 def _monitoring_token_given(request: HttpRequest) -> bool:
@@ -122,14 +133,25 @@ def _source_document(source: SourceOverview) -> dict:
     }
 
 
-def _unhealthy(error: str) -> JsonResponse:
+def _concern_document(concern: Concern) -> dict:
+    return {
+        "kind": concern.kind,
+        "subject": concern.subject,
+        "error": concern.error,
+        "since": _iso(concern.since),
+    }
+
+
+def _unhealthy(error: str, found: Sequence[Concern] = ()) -> JsonResponse:
     document = {"ok": False, "error": error, "generated_at": timezone.now().isoformat()}
-    return JsonResponse({**document, "sources": []}, status=503)
+    concerns_found = [_concern_document(concern) for concern in found]
+    return JsonResponse({**document, "sources": [], "concerns": concerns_found}, status=503)
 
 
 @require_GET
 def sources_status(request: HttpRequest) -> JsonResponse:
-    """For monitoring: 200 when every source is healthy, 503 with the reason otherwise.
+    """For monitoring: 200 when every source is healthy and no check has a concern,
+    503 with the reason otherwise.
 
     A worker with no source, or a database it cannot read, ingests nothing: that
     must not look healthy.
@@ -140,18 +162,21 @@ def sources_status(request: HttpRequest) -> JsonResponse:
             return JsonResponse(
                 {"error": "sign in, or send Authorization: Bearer <MONITORING_TOKEN>"}, status=401
             )
-        overview = source_overview(now=timezone.now())
+        now = timezone.now()
+        overview = source_overview(now=now)
+        found = concerns(now=now)
     except DatabaseError as error:
         logger.error("sources.json: the database cannot be read: %s", first_line(error))
         return _unhealthy(f"the database cannot be read: {first_line(error)}")
     if not overview:
-        return _unhealthy(NO_SOURCE)
-    ok = all(source.ok for source in overview)
+        return _unhealthy(NO_SOURCE, found)
+    ok = all(source.ok for source in overview) and not found
     return JsonResponse(
         {
             "ok": ok,
             "generated_at": timezone.now().isoformat(),
             "sources": [_source_document(source) for source in overview],
+            "concerns": [_concern_document(concern) for concern in found],
         },
         status=200 if ok else 503,
     )
