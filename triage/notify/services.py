@@ -229,6 +229,7 @@ def deliveries_enqueue_for_alerts(
     An alert already announced to a destination is not announced again.
     """
     now = timezone.now()
+    each: list[Delivery] = []
     created = []
     with transaction.atomic():
         for destination in Destination.objects.filter(enabled=True).order_by("id"):
@@ -236,7 +237,7 @@ def deliveries_enqueue_for_alerts(
             if not matching:
                 continue
             if destination.mode == Destination.Mode.EACH:
-                rows = [
+                each += (
                     Delivery(
                         destination=destination,
                         event_type=Delivery.EventType.ALERT_CREATED,
@@ -249,8 +250,7 @@ def deliveries_enqueue_for_alerts(
                         created_at=now,
                     )
                     for alert in matching
-                ]
-                created += Delivery.objects.bulk_create(rows, ignore_conflicts=True)
+                )
             else:
                 key = (
                     f"run-{run.pk}"
@@ -268,8 +268,14 @@ def deliveries_enqueue_for_alerts(
                     },
                 )
                 if made:
-                    summary.summary_alerts.set(matching)
+                    # One insert: the summary is new, so none of its alerts is listed yet.
+                    Delivery.summary_alerts.through.objects.bulk_create(
+                        Delivery.summary_alerts.through(delivery=summary, alert=alert)
+                        for alert in matching
+                    )
                     created.append(summary)
+        # One insert for every destination's messages, however many destinations there are.
+        created += Delivery.objects.bulk_create(each, ignore_conflicts=True)
     return created
 
 
