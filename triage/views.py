@@ -36,6 +36,7 @@ from triage.forms import (
     NotificationPreferenceForm,
 )
 from triage.models import Alert
+from triage.notify import selectors as notify_selectors
 from triage.queries import NetworkQuery, PrincipalQuery
 from triage.remediation import remediation_commands
 
@@ -228,6 +229,7 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
         commands=remediation_commands(event=event, function=function, now=now),
         raw=selectors.raw_record(event=event),
         can_change_exclusions=user_can_change_exclusions(request.user),
+        notifications=notify_selectors.alert_deliveries(alert.pk),
     )
     return render(request, "triage/alert_detail.html", context)
 

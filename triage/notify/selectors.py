@@ -51,13 +51,17 @@ def destination_rows() -> list[dict[str, Any]]:
     ]
 
 
+def _shown(value: Any) -> Any:
+    return ", ".join(str(item) for item in value) if isinstance(value, list) else value
+
+
 def destination_history(destination: Destination) -> list[dict[str, Any]]:
     """Its changes, newest first, each with the settings that differ (secrets already masked)."""
     history = []
     for change in destination.changes.all():
         before, after = change.before or {}, change.after
         names = [name for name in after if before.get(name) != after.get(name)]
-        differences = [(name, before.get(name), after.get(name)) for name in names]
+        differences = [(name, _shown(before.get(name)), _shown(after.get(name))) for name in names]
         history.append({"change": change, "differences": differences})
     return history
 

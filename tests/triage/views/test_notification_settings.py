@@ -332,3 +332,41 @@ def test_disable_enable_and_remove_keep_the_deliveries_and_the_history(ivy, hook
         ("disabled", "ivy"),
         ("created", "cli:sam"),
     ]
+
+
+def test_the_alert_page_shows_where_its_notifications_went_to_every_role(people, story, hook):
+    now = timezone.now()
+    pager = services.destination_create(
+        by="cli:sam", name=HOSTILE_NAME, kind="apprise", target=APPRISE_URL, mode="summary"
+    )
+    Delivery.objects.create(
+        destination=hook,
+        event_type="alert.created",
+        alert=story.role,
+        webhook_id="msg_role",
+        next_attempt_at=now,
+        created_at=now,
+        status="pending",
+        attempts=3,
+        last_error=HOSTILE_ERROR,
+    )
+    summary = Delivery.objects.create(
+        destination=pager,
+        event_type="alerts.summary",
+        webhook_id="msg_summary",
+        next_attempt_at=now,
+        created_at=now,
+        status="delivered",
+        attempts=1,
+    )
+    summary.summary_alerts.set([story.role])
+    for persona in (people.analyst, people.admin, people.superuser):
+        page = ui.client_for(persona).get(f"/alerts/{story.role.pk}/").content.decode()
+        section = page.split('id="notified-title"')[1].split("</section>")[0]
+        assert "SOC hook" in section and "pending" in section and "3 attempts" in section
+        assert "&lt;script&gt;alert(&quot;error&quot;)" in section
+        assert "&lt;script&gt;alert(&quot;name&quot;)" in section and "in a summary" in section
+        assert "<script>" not in section
+        assert WEBHOOK_SECRET not in page and "tok-very-secret" not in page
+    other = ui.client_for(people.analyst).get(f"/alerts/{story.alice.pk}/").content.decode()
+    assert "Not sent anywhere" in other and "SOC hook" not in other

@@ -1,0 +1,72 @@
+"""Settings → Notifications in Chromium: an admin adds a webhook destination pointing at
+a loopback receiver, presses Send test, and sees it delivered; the receiver checks the
+Standard Webhooks signature with the secret the page showed once.
+
+Same browser as tests/e2e/test_triage_browser.py (Debian's chromium, no download).
+"""
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e import test_triage_browser as triage_browser
+from tests.e2e.test_triage_browser import OUTPUT, page_for, sign_in
+from tests.triage import ui
+from tests.triage.notify.conftest import Receiver
+from triage.notify.models import Destination
+
+os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+browser = triage_browser.browser  # the same Chromium, launched the same way
+
+
+@pytest.fixture
+def people() -> ui.People:
+    return ui.people()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    receiver = Receiver()
+    receiver.thread.start()
+    yield receiver
+    receiver.release.set()
+    receiver.server.shutdown()
+    receiver.server.server_close()
+
+
+def test_an_admin_adds_a_webhook_and_sees_its_test_message_delivered(
+    live_server, browser, people, receiver
+):
+    base = live_server.url
+    page, problems = page_for(browser)
+    sign_in(page, base, "root")
+
+    page.click("nav[aria-label=Main] >> text=Settings")
+    expect(page.locator("h1")).to_contain_text("Notifications")
+    page.click("text=Add webhook")
+    page.fill("#id_name", "Loopback receiver")
+    page.fill("#id_url", receiver.url("/asnwatch"))
+    page.fill("#id_user_names", "alice")
+    page.click("button:text('Save destination')")
+
+    secret = page.locator("#secret").inner_text().strip()
+    assert secret.startswith("whsec_")
+    page.click("text=Continue to Loopback receiver")
+    expect(page.locator("ol.changes")).to_contain_text("Created by root")
+    expect(page.locator("body")).not_to_contain_text(secret)
+    page.click("#send-test")
+
+    expect(page.locator(".messages")).to_contain_text("Test message delivered to Loopback receiver")
+    expect(page.locator("table.delivery-log tbody tr")).to_have_count(1)
+    expect(page.locator("table.delivery-log")).to_contain_text("delivered")
+    OUTPUT.mkdir(exist_ok=True)
+    page.screenshot(path=str(OUTPUT / "notification-destination.png"), full_page=True)
+    (request,) = receiver.to("/asnwatch")
+    assert request.verified(secret)["type"] == "test"
+    assert Destination.objects.get().secret == secret
+    assert problems == [], problems
