@@ -90,6 +90,20 @@ class DestinationForm(forms.Form):
                     required=False, label="Generate a new secret (shown once)"
                 )
 
+    def clean_name(self) -> str:
+        # Renaming onto another destination's name would fail at the database, not as a refusal.
+        name = self.cleaned_data["name"].strip()
+        taken = Destination.objects.filter(name=name)
+        if self.destination is not None:
+            taken = taken.exclude(pk=self.destination.pk)
+        removed = taken.filter(removed_at__isnull=False).exists()
+        if taken.exists():
+            raise ValidationError(
+                f"a destination named {name!r} exists already"
+                + (" (removed destinations keep their names)" if removed else "")
+            )
+        return name
+
     def clean_as_numbers(self) -> list[int]:
         numbers = []
         for item in self.cleaned_data["as_numbers"]:

@@ -370,3 +370,17 @@ def test_the_alert_page_shows_where_its_notifications_went_to_every_role(people,
         assert WEBHOOK_SECRET not in page and "tok-very-secret" not in page
     other = ui.client_for(people.analyst).get(f"/alerts/{story.alice.pk}/").content.decode()
     assert "Not sent anywhere" in other and "SOC hook" not in other
+
+
+def test_a_name_already_taken_is_refused_on_the_form_also_when_renaming(ivy, hook):
+    other = services.destination_create(
+        by="cli:sam", name="Mail", kind="email", target="soc@example.com"
+    )
+    answer = ivy.post(f"{LIST}{other.pk}/edit/", form(name="SOC hook", addresses="a@example.com"))
+    assert answer.status_code == 200
+    assert "a destination named &#x27;SOC hook&#x27; exists already" in answer.content.decode()
+    other.refresh_from_db()
+    assert (other.name, other.target) == ("Mail", "soc@example.com")
+    assert ivy.post(f"{LIST}{hook.pk}/remove/").status_code == 302
+    again = ivy.post(f"{LIST}new/?kind=email", form(name="SOC hook", addresses="a@example.com"))
+    assert "removed destinations keep their names" in again.content.decode()
