@@ -8,6 +8,9 @@ from django.conf import settings
 from ingest.geoip import network_lookup
 from ingest.mmdb import AsnEntry, CityEntry, write_asn_database, write_city_database
 
+# The loopback peers' fixtures (receiver, smtp_server), for every test.
+pytest_plugins = ["tests.peers"]
+
 # The networks every test can rely on.
 ASN_ENTRIES = [
     AsnEntry("203.0.113.0/24", 64500, "Evil VPS Ltd"),

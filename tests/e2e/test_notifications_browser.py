@@ -6,7 +6,6 @@ Same browser as tests/e2e/test_triage_browser.py (Debian's chromium, no download
 """
 
 import os
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
@@ -14,7 +13,6 @@ from playwright.sync_api import expect
 from tests.e2e import test_triage_browser as triage_browser
 from tests.e2e.test_triage_browser import OUTPUT, page_for, sign_in
 from tests.triage import ui
-from tests.triage.notify.conftest import Receiver
 from triage.notify.models import Destination
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
@@ -27,16 +25,6 @@ browser = triage_browser.browser  # the same Chromium, launched the same way
 @pytest.fixture
 def people() -> ui.People:
     return ui.people()
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    receiver.thread.start()
-    yield receiver
-    receiver.release.set()
-    receiver.server.shutdown()
-    receiver.server.server_close()
 
 
 def test_an_admin_adds_a_webhook_and_sees_its_test_message_delivered(

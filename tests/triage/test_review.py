@@ -23,7 +23,6 @@ from django.utils import timezone
 from config.celery import app, cron
 from tests.cloudtrail import iam_user_identity, invoke_record, run_ingest_files, write_log
 from tests.triage import ui
-from tests.triage.notify.conftest import smtp_server  # noqa: F401 — the fixture
 from triage import detector, exclusions
 from triage.alerts import alert_acknowledge, alert_close, alert_reopen
 from triage.models import Alert, AlertStatusChange, Exclusion, ExclusionChange
@@ -330,7 +329,7 @@ def test_the_digest_arrives_as_text_and_html_with_free_text_escaped(
     week,
     allowlist,
     settings,
-    smtp_server,  # noqa: F811 — the imported fixture
+    smtp_server,
 ):
     settings.REVIEW_RECIPIENTS = ["lead@example.com"]
     settings.SITE_URL = "https://asnwatch.example.com"

@@ -12,7 +12,8 @@ import pytest
 from django.utils import timezone
 
 from tests.cloudtrail import principal_invoke
-from tests.triage.notify.conftest import HOSTILE_NETWORK, HOSTILE_ORGANISATION, SECRET, T0
+from tests.peers import SECRET
+from tests.triage.notify.conftest import HOSTILE_NETWORK, HOSTILE_ORGANISATION, T0
 from triage.documents import alert_document
 from triage.notify.models import Delivery
 from triage.notify.services import deliveries_enqueue_for_alerts, destination_create, notify_due

@@ -20,7 +20,8 @@ from django.utils import timezone
 from tests.aws import database_url
 from tests.cloudtrail import principal_invoke
 from tests.helpers import PROJECT_ROOT, free_port
-from tests.triage.notify.conftest import SECRET, T0
+from tests.peers import SECRET
+from tests.triage.notify.conftest import T0
 from triage.documents import alert_document
 from triage.notify import senders, services
 from triage.notify.models import Delivery, Destination

@@ -7,7 +7,7 @@ import pytest
 
 from tests.aws import database_url
 from tests.helpers import manage
-from tests.triage.notify.conftest import SECRET
+from tests.peers import SECRET
 from triage.notify.models import Destination, DestinationChange
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("learning_over")]

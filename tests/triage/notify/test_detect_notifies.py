@@ -14,8 +14,9 @@ from django.db import DatabaseError
 from tests.aws import database_url
 from tests.cloudtrail import principal_invoke, run_detect
 from tests.helpers import PROJECT_ROOT, free_port, manage, stop_worker, worker_command
+from tests.peers import SECRET
 from tests.triage.conftest import EVIL_VPS, OFFICE
-from tests.triage.notify.conftest import SECRET, T0
+from tests.triage.notify.conftest import T0
 from triage import detector
 from triage.models import Alert, DetectionRun
 from triage.notify.models import Delivery

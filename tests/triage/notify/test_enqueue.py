@@ -11,8 +11,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from tests.cloudtrail import principal_invoke
+from tests.peers import SECRET
 from tests.triage.conftest import EVIL_VPS, OFFICE
-from tests.triage.notify.conftest import SECRET, T0
+from tests.triage.notify.conftest import T0
 from triage.notify.models import Delivery, Destination, DestinationChange
 from triage.notify.services import (
     deliveries_enqueue_for_alerts,

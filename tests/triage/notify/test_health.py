@@ -10,7 +10,7 @@ from django.utils import timezone
 from config.roles import ANALYST
 from ingest.models import SourceState
 from tests.aws import BUCKET
-from tests.triage.notify.conftest import SECRET
+from tests.peers import SECRET
 from triage.notify.models import Delivery, DeliveryAttempt, Destination
 from triage.notify.services import destination_create, destination_disable, notify_due
 

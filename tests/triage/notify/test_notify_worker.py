@@ -12,7 +12,7 @@ from celery import Celery
 from config.celery import app
 from tests.aws import database_url
 from tests.helpers import PROJECT_ROOT, stop_worker, worker_command
-from tests.triage.notify.conftest import SECRET
+from tests.peers import SECRET
 from triage.notify import tasks
 from triage.notify.models import Delivery
 from triage.notify.services import deliveries_enqueue_for_alerts, destination_create

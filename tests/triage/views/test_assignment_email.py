@@ -8,8 +8,8 @@ the message escapes what the attacker chose.
 import pytest
 
 from tests.helpers import free_port
+from tests.peers import Inbox
 from tests.triage import ui
-from tests.triage.notify.conftest import Inbox, smtp_server  # noqa: F401 — the fixture
 from triage.models import Alert
 
 # The e-mail goes once the assignment commits: the test's requests must really commit.
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def inbox(smtp_server, settings) -> Inbox:  # noqa: F811
+def inbox(smtp_server, settings) -> Inbox:
     settings.SITE_URL = "https://asnwatch.example"
     return smtp_server
 

@@ -3,7 +3,6 @@ secrets shown once and masked after, the change history, the delivery log, Send 
 against a loopback receiver, disable/enable/remove, and the alert page's deliveries."""
 
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -12,7 +11,6 @@ from django.test import Client
 from django.utils import timezone
 
 from tests.triage import ui
-from tests.triage.notify.conftest import Receiver
 from triage.notify import services
 from triage.notify.models import Delivery, DeliveryAttempt, Destination, DestinationChange
 
@@ -36,16 +34,6 @@ def integrator(people):
 @pytest.fixture
 def ivy(integrator) -> Client:
     return ui.client_for(integrator)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    receiver.thread.start()
-    yield receiver
-    receiver.release.set()
-    receiver.server.shutdown()
-    receiver.server.server_close()
 
 
 @pytest.fixture
