@@ -17,6 +17,19 @@ from triage.queries import ASN_MAX
 LIST_HELP = "one a line or comma-separated; empty: every alert"
 
 
+# The fields every kind of destination has, named as the services name them.
+_COMMON_FIELDS = (
+    "name",
+    "mode",
+    "throttle_minutes",
+    "accounts",
+    "user_names",
+    "as_organizations",
+    "as_numbers",
+    "report_joined",
+)
+
+
 class KindQuery(forms.Form):
     kind = forms.ChoiceField(choices=Destination.Kind.choices)
 
@@ -115,19 +128,7 @@ class DestinationForm(forms.Form):
     def settings(self) -> dict[str, Any]:
         """The cleaned form as destination settings; an unchanged secret or URL left out."""
         data = self.cleaned_data
-        fields = {
-            name: data[name]
-            for name in (
-                "name",
-                "mode",
-                "throttle_minutes",
-                "accounts",
-                "user_names",
-                "as_organizations",
-                "as_numbers",
-                "report_joined",
-            )
-        }
+        fields = {name: data[name] for name in _COMMON_FIELDS}
         if self.kind == Destination.Kind.EMAIL:
             fields["target"] = data["addresses"]
         elif data["url"]:
@@ -138,19 +139,7 @@ class DestinationForm(forms.Form):
 
 
 def initial_for(destination: Destination) -> dict[str, Any]:
-    initial = {
-        name: getattr(destination, name)
-        for name in (
-            "name",
-            "mode",
-            "throttle_minutes",
-            "accounts",
-            "user_names",
-            "as_organizations",
-            "as_numbers",
-            "report_joined",
-        )
-    }
+    initial = {name: getattr(destination, name) for name in _COMMON_FIELDS}
     if destination.kind == Destination.Kind.EMAIL:
         initial["addresses"] = destination.target
     elif destination.kind == Destination.Kind.WEBHOOK:
