@@ -5,6 +5,7 @@ written before the state they describe changes.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from ingest.models import Event
@@ -45,18 +46,36 @@ class Exclusion(models.Model):
         return f"Exclusion {self.pk}"
 
 
-class ExclusionChange(models.Model):
-    """Who changed an exclusion, when, and its state before and after. Never updated."""
+class ChangeRecord(models.Model):
+    """Who changed something, when, and its state before and after: a record,
+    never rewritten or deleted (triage.audit reads it back as differences)."""
 
-    exclusion = models.ForeignKey(Exclusion, on_delete=models.PROTECT, related_name="changes")
-    action = models.CharField(max_length=16)  # created, changed, disabled, enabled, imported
+    action = models.CharField(max_length=16)  # created, changed, disabled, enabled, …
     changed_by = models.CharField(max_length=150)
     changed_at = models.DateTimeField(auto_now_add=True)
     before = models.JSONField(null=True)
     after = models.JSONField()
 
     class Meta:
+        abstract = True
         ordering = ["-changed_at", "-id"]
+
+    def save(self, *args, **kwargs) -> None:
+        if self.pk is not None:
+            raise ValidationError("A change is a record: it is never rewritten.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("A change is a record: it is never deleted.")
+
+
+class ExclusionChange(ChangeRecord):
+    """A change of an exclusion (action: created, changed, disabled, enabled, imported)."""
+
+    exclusion = models.ForeignKey(Exclusion, on_delete=models.PROTECT, related_name="changes")
+
+    class Meta(ChangeRecord.Meta):
+        pass
 
 
 class Alert(models.Model):

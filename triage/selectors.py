@@ -23,6 +23,7 @@ from config.roles import ROLES
 from ingest.ecs import ECS_COLUMNS
 from ingest.models import Event, PrincipalNetwork, PrincipalNetworkDay
 from triage import detector, rule
+from triage.audit import ChangeEntry, change_history
 from triage.models import (
     Alert,
     AlertAssignment,
@@ -31,7 +32,6 @@ from triage.models import (
     ChecklistStep,
     DetectionRun,
     Exclusion,
-    ExclusionChange,
     RunSuppression,
 )
 
@@ -827,27 +827,11 @@ def exclusion_rows(*, now: datetime | None = None) -> list[ExclusionRow]:
     return rows
 
 
-@dataclass
-class ExclusionChangeEntry:
-    change: ExclusionChange
-    differences: list[tuple[str, Any, Any]]  # field, before, after
-
-
 AUDITED_FIELDS = (
     "as_number", "as_organization", "account_id", "user_name", "reason", "expires_at", "enabled",
 )  # fmt: skip
 
 
-def exclusion_history(*, exclusion: Exclusion) -> list[ExclusionChangeEntry]:
+def exclusion_history(*, exclusion: Exclusion) -> list[ChangeEntry]:
     """Every change of the exclusion, newest first, with what differs before → after."""
-    entries = []
-    for change in exclusion.changes.all():
-        before = change.before or {}
-        after = change.after or {}
-        differences = [
-            (name, before.get(name), after.get(name))
-            for name in AUDITED_FIELDS
-            if change.before is None or before.get(name) != after.get(name)
-        ]
-        entries.append(ExclusionChangeEntry(change=change, differences=differences))
-    return entries
+    return change_history(exclusion.changes.all(), names=AUDITED_FIELDS)

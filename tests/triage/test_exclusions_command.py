@@ -5,6 +5,7 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 
 from tests.cloudtrail import ACCOUNT
@@ -301,3 +302,15 @@ def test_it_refuses_a_file_it_cannot_import_and_imports_none_of_it(tmp_path, con
 
     assert not Exclusion.objects.exists()
     assert not ExclusionChange.objects.exists()
+
+
+def test_an_exclusions_change_record_is_never_rewritten_or_deleted():
+    call_command("exclusions", "add", "--asn", "64500", "--reason", "vpn", stdout=io.StringIO())
+    [change] = ExclusionChange.objects.all()
+
+    change.changed_by = "someone else"
+    with pytest.raises(ValidationError):
+        change.save()
+    with pytest.raises(ValidationError):
+        change.delete()
+    assert ExclusionChange.objects.get().changed_by != "someone else"

@@ -5,10 +5,9 @@ the transaction that creates what it announces, and emptied later by
 `services.notify_due`. Every try leaves a DeliveryAttempt.
 """
 
-from django.core.exceptions import ValidationError
 from django.db import models
 
-from triage.models import Alert, DetectionRun
+from triage.models import Alert, ChangeRecord, DetectionRun
 
 
 class Destination(models.Model):
@@ -55,26 +54,13 @@ class Destination(models.Model):
         return self.name
 
 
-class DestinationChange(models.Model):
-    """Who changed a destination, when and how. Secrets appear only as "changed"."""
+class DestinationChange(ChangeRecord):
+    """A change of a destination. Secrets appear only as "set" or "changed"."""
 
     destination = models.ForeignKey(Destination, on_delete=models.PROTECT, related_name="changes")
-    action = models.CharField(max_length=16)  # created, changed, disabled, enabled
-    changed_by = models.CharField(max_length=150)
-    changed_at = models.DateTimeField(auto_now_add=True)
-    before = models.JSONField(null=True)
-    after = models.JSONField()
 
-    class Meta:
-        ordering = ["-changed_at", "-id"]
-
-    def save(self, *args, **kwargs) -> None:
-        if self.pk is not None:
-            raise ValidationError("A destination change is a record: it is never rewritten.")
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise ValidationError("A destination change is a record: it is never deleted.")
+    class Meta(ChangeRecord.Meta):
+        pass
 
 
 class Delivery(models.Model):

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
+from triage.audit import ChangeEntry, change_history
 from triage.notify.models import Delivery, DeliveryAttempt, Destination
 from triage.notify.services import masked_target
 
@@ -55,15 +56,9 @@ def _shown(value: Any) -> Any:
     return ", ".join(str(item) for item in value) if isinstance(value, list) else value
 
 
-def destination_history(destination: Destination) -> list[dict[str, Any]]:
+def destination_history(destination: Destination) -> list[ChangeEntry]:
     """Its changes, newest first, each with the settings that differ (secrets already masked)."""
-    history = []
-    for change in destination.changes.all():
-        before, after = change.before or {}, change.after
-        names = [name for name in after if before.get(name) != after.get(name)]
-        differences = [(name, _shown(before.get(name)), _shown(after.get(name))) for name in names]
-        history.append({"change": change, "differences": differences})
-    return history
+    return change_history(destination.changes.all(), shown=_shown)
 
 
 def delivery_attempts(destination: Destination) -> QuerySet[DeliveryAttempt]:
