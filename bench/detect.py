@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+import psycopg
+
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = "postgres://postgres@127.0.0.1:5432"
 DATABASE = "asnwatch_bench_detect"
@@ -83,13 +85,18 @@ def psql(database: str, sql: str) -> None:
     )
 
 
-def prepare_backfill(events: int) -> str:
+def fresh_database() -> str:
+    """The scratch database, dropped, created and migrated again; its URL."""
     psql("postgres", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
     psql("postgres", f"CREATE DATABASE {DATABASE}")
     url = f"{SERVER}/{DATABASE}"
     env = {**os.environ, "DATABASE_URL": url}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    import psycopg
+    return url
+
+
+def prepare_backfill(events: int) -> str:
+    url = fresh_database()
 
     with psycopg.connect(url, autocommit=True) as connection:
         started = time.monotonic()
@@ -103,12 +110,7 @@ def prepare_backfill(events: int) -> str:
 
 
 def prepare(history: int, batch: int) -> str:
-    psql("postgres", f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    psql("postgres", f"CREATE DATABASE {DATABASE}")
-    url = f"{SERVER}/{DATABASE}"
-    env = {**os.environ, "DATABASE_URL": url}
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
-    import psycopg
+    url = fresh_database()
 
     with psycopg.connect(url, autocommit=True) as connection:
         started = time.monotonic()
