@@ -102,6 +102,9 @@ class _Progress:
     alerts: dict[Terms, list[Alert]] = field(default_factory=lambda: defaultdict(list))
     # The alerts this run opened, announced to destinations before the run commits.
     opened: list[Alert] = field(default_factory=list)
+    # Alerts of earlier runs that this run's events joined, by id: announced to
+    # destinations that report joined alerts.
+    joined: dict[int, Alert] = field(default_factory=dict)
 
 
 def is_candidate(event: Event) -> bool:
@@ -205,7 +208,11 @@ def detect(*, now: datetime | None = None, max_alerts: int | None = None) -> Det
             )
             # The outbox rows commit with the alerts, so a crash before sending loses none;
             # a worker is asked to send them once they are visible to it.
-            if progress.opened and deliveries_enqueue_for_alerts(alerts=progress.opened, run=run):
+            opened = {alert.pk for alert in progress.opened}
+            joined = [alert for pk, alert in progress.joined.items() if pk not in opened]
+            if (progress.opened or joined) and deliveries_enqueue_for_alerts(
+                alerts=progress.opened, joined=joined, run=run
+            ):
                 transaction.on_commit(notify_soon)
             return run
     except AlreadyRunning:
@@ -329,6 +336,7 @@ def _evaluate_page(progress: _Progress, page: list[Event]) -> Event | None:
         run.candidates += 1
     SkippedCandidate.objects.bulk_create(skipped)
     _join(joins)
+    progress.joined.update((pk, alert) for pk, (alert, _) in joins.items())
     return stop
 
 

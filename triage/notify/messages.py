@@ -80,50 +80,89 @@ def webhook_body(*, event_type: str, at: datetime, data: Any) -> dict[str, Any]:
     return {"type": event_type, "timestamp": _timestamp(at), "data": data}
 
 
-def alert_message(alert: Alert, *, at: datetime) -> Message:
+def alert_message(alert: Alert, *, at: datetime, event_type: str = "alert.created") -> Message:
+    """An alert.created message, or alert.updated once episode events joined the alert."""
     facts = alert_facts(alert)
     network = one_line(alert.as_organization) or f"AS{alert.as_number}"
-    title = f"asnwatch: new alert for {one_line(alert.user_name)} from {network}"
+    what = "new events for the alert" if event_type == "alert.updated" else "new alert"
+    title = f"asnwatch: {what} for {one_line(alert.user_name)} from {network}"
+    intro = (
+        "New events joined an alert in asnwatch."
+        if event_type == "alert.updated"
+        else "A new alert in asnwatch."
+    )
     return Message(
         subject=one_line(title),
         text=render_to_string(
-            "notify/alert.txt", {"facts": [(label, one_line(value)) for label, value in facts]}
+            "notify/alert.txt",
+            {"intro": intro, "facts": [(label, one_line(value)) for label, value in facts]},
         ),
-        html=render_to_string("notify/alert.html", {"facts": facts, "url": alert_url(alert)}),
+        html=render_to_string(
+            "notify/alert.html", {"intro": intro, "facts": facts, "url": alert_url(alert)}
+        ),
         chat_title=chat_text(title),
         # The link is ours (SITE_URL), not the caller's: it stays clickable.
         chat_body="\n".join(
             f"{label}: {value if label == 'Alert' else chat_text(value)}" for label, value in facts
         ),
-        body=webhook_body(event_type="alert.created", at=at, data=alert_document(alert)),
+        body=webhook_body(event_type=event_type, at=at, data=alert_document(alert)),
     )
 
 
-def summary_message(alerts: Sequence[Alert], *, at: datetime) -> Message:
-    listed = list(alerts[:SUMMARY_LISTED])
-    more = len(alerts) - len(listed)
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' if count != 1 else ''}"
+
+
+def _listed(alerts: Sequence[Alert]) -> tuple[list[tuple[str, str]], int]:
+    """The first SUMMARY_LISTED alerts as (line, link), and how many more there are."""
     lines = [
         (
             f"{one_line(alert.user_name)} ({one_line(alert.account_id)}) from "
             f"{one_line(alert.as_organization) or 'no organisation'} AS{alert.as_number}",
             alert_url(alert),
         )
-        for alert in listed
+        for alert in alerts[:SUMMARY_LISTED]
     ]
-    title = f"asnwatch: {len(alerts)} new alert{'s' if len(alerts) != 1 else ''}"
-    context = {"lines": lines, "more": more, "title": title}
-    chat_lines = [f"{chat_text(text)}: {url}" for text, url in lines]
-    if more:
-        chat_lines.append(f"and {more} more")
+    return lines, len(alerts) - len(lines)
+
+
+def summary_message(
+    alerts: Sequence[Alert], *, at: datetime, updated: Sequence[Alert] = ()
+) -> Message:
+    """One message for a run's new alerts, and the alerts episode events joined (updated).
+
+    The webhook body's data lists the new alerts; "updated" is there only when
+    some alerts are listed for their new events.
+    """
+    sections = []
+    if alerts or not updated:
+        sections.append(("New alerts", *_listed(alerts)))
+    if updated:
+        sections.append(("New events for earlier alerts", *_listed(updated)))
+    parts = [_plural(len(alerts), "new alert")] if alerts or not updated else []
+    if updated:
+        parts.append(f"new events for {_plural(len(updated), 'alert')}")
+    title = "asnwatch: " + " and ".join(parts)
+    context = {"sections": sections, "title": title}
+    chat_lines = []
+    for heading, lines, more in sections:
+        if len(sections) > 1:
+            chat_lines.append(f"{heading}:")
+        chat_lines += (f"{chat_text(text)}: {url}" for text, url in lines)
+        if more:
+            chat_lines.append(f"and {more} more")
+    body = webhook_body(
+        event_type="alerts.summary", at=at, data=[alert_document(alert) for alert in alerts]
+    )
+    if updated:
+        body["updated"] = [alert_document(alert) for alert in updated]
     return Message(
         subject=title,
         text=render_to_string("notify/summary.txt", context),
         html=render_to_string("notify/summary.html", context),
         chat_title=chat_text(title),
         chat_body="\n".join(chat_lines),
-        body=webhook_body(
-            event_type="alerts.summary", at=at, data=[alert_document(alert) for alert in alerts]
-        ),
+        body=body,
     )
 
 

@@ -66,6 +66,8 @@ class DestinationChange(ChangeRecord):
 class Delivery(models.Model):
     class EventType(models.TextChoices):
         ALERT_CREATED = "alert.created"
+        # An episode event joined an alert announced before (destinations that report_joined).
+        ALERT_UPDATED = "alert.updated"
         ALERTS_SUMMARY = "alerts.summary"
         TEST = "test"
 
@@ -85,11 +87,14 @@ class Delivery(models.Model):
     # A summary lists the alerts of one detector run.
     run = models.ForeignKey(DetectionRun, null=True, on_delete=models.SET_NULL, related_name="+")
     summary_alerts = models.ManyToManyField(Alert, related_name="+")
+    # Alerts listed in a summary because episode events joined them (report_joined).
+    summary_updated = models.ManyToManyField(Alert, related_name="+")
     summarised_in = models.ForeignKey(
         "self", null=True, on_delete=models.SET_NULL, related_name="summarised"
     )
     # Standard Webhooks' webhook-id: the same on every redelivery of this row, and
-    # one per (alert, destination, event type), so a receiver can drop a repeat.
+    # one per (alert, destination, event type) — per detector run for alert.updated,
+    # which a run may say again of the same alert — so a receiver can drop a repeat.
     webhook_id = models.CharField(max_length=64, unique=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.IntegerField(default=0)
@@ -106,7 +111,7 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["destination", "alert", "event_type"],
-                condition=models.Q(alert__isnull=False),
+                condition=models.Q(alert__isnull=False, event_type="alert.created"),
                 name="delivery_once_per_alert",
             )
         ]

@@ -221,31 +221,37 @@ def _webhook_id(*parts: Any) -> str:
 
 
 def deliveries_enqueue_for_alerts(
-    *, alerts: Sequence[Alert], run: DetectionRun | None = None
+    *, alerts: Sequence[Alert], joined: Sequence[Alert] = (), run: DetectionRun | None = None
 ) -> list[int]:
-    """Outbox rows announcing new alerts to every enabled destination whose filters they pass.
+    """Outbox rows announcing new alerts to every enabled destination whose filters they pass,
+    and, to destinations that report joined alerts, the alerts episode events joined (joined).
 
     Call it in the transaction that creates the alerts: the rows commit with them.
-    An alert already announced to a destination is not announced again. Returns
-    the ids of the rows written.
+    An alert already announced to a destination is not announced again; a joined
+    alert is announced once per run (run is required with joined). Returns the
+    ids of the rows written.
     """
+    if joined and run is None:
+        raise ValueError("joined alerts are announced per detector run: pass the run")
     now = timezone.now()
-    each: list[tuple[int, int, str]] = []  # (destination, alert, webhook-id)
+    rows: list[tuple[int, int, str, str]] = []  # (destination, alert, event type, webhook-id)
     created = []
     with transaction.atomic():
         for destination in Destination.objects.filter(enabled=True).order_by("id"):
             matching = [alert for alert in alerts if destination_matches(destination, alert)]
-            if not matching:
+            updated = (
+                [alert for alert in joined if destination_matches(destination, alert)]
+                if destination.report_joined
+                else []
+            )
+            if not matching and not updated:
                 continue
             if destination.mode == Destination.Mode.EACH:
-                each += (
-                    (
-                        destination.pk,
-                        alert.pk,
-                        _webhook_id(destination.pk, alert.pk, Delivery.EventType.ALERT_CREATED),
+                rows += _alert_rows(destination, matching, Delivery.EventType.ALERT_CREATED)
+                if updated:
+                    rows += _alert_rows(
+                        destination, updated, Delivery.EventType.ALERT_UPDATED, f"run-{run.pk}"
                     )
-                    for alert in matching
-                )
             else:
                 key = (
                     f"run-{run.pk}"
@@ -263,26 +269,44 @@ def deliveries_enqueue_for_alerts(
                     },
                 )
                 if made:
-                    # One insert: the summary is new, so none of its alerts is listed yet.
-                    Delivery.summary_alerts.through.objects.bulk_create(
+                    # One insert each: the summary is new, so none of its alerts is listed yet.
+                    summary.summary_alerts.through.objects.bulk_create(
                         Delivery.summary_alerts.through(delivery=summary, alert=alert)
                         for alert in matching
                     )
+                    summary.summary_updated.through.objects.bulk_create(
+                        Delivery.summary_updated.through(delivery=summary, alert=alert)
+                        for alert in updated
+                    )
                     created.append(summary.pk)
-        if each:
-            created += _insert_alert_messages(each, run=run, now=now)
+        if rows:
+            created += _insert_alert_messages(rows, run=run, now=now)
     return created
 
 
+def _alert_rows(
+    destination: Destination, alerts: Sequence[Alert], event_type: str, *key: str
+) -> list[tuple[int, int, str, str]]:
+    return [
+        (
+            destination.pk,
+            alert.pk,
+            event_type,
+            _webhook_id(destination.pk, alert.pk, event_type, *key),
+        )
+        for alert in alerts
+    ]
+
+
 def _insert_alert_messages(
-    rows: list[tuple[int, int, str]], *, run: DetectionRun | None, now: datetime
+    rows: list[tuple[int, int, str, str]], *, run: DetectionRun | None, now: datetime
 ) -> list[int]:
-    """One alert.created row per (destination, alert, webhook-id), in one statement.
+    """One row per (destination, alert, event type, webhook-id), in one statement.
 
     The detector calls this inside its run: building a model instance per row
     (bulk_create) cost more than PostgreSQL spends storing them.
     """
-    destinations, alert_ids, webhook_ids = zip(*rows, strict=True)
+    destinations, alert_ids, event_types, webhook_ids = zip(*rows, strict=True)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -290,20 +314,21 @@ def _insert_alert_messages(
                 destination_id, event_type, alert_id, run_id, webhook_id, status, attempts,
                 next_attempt_at, claimed_by, last_error, created_at
             )
-            SELECT m.destination_id, %s, m.alert_id, %s, m.webhook_id, %s, 0, %s, '', '', %s
-            FROM unnest(%s::bigint[], %s::bigint[], %s::text[])
-                AS m(destination_id, alert_id, webhook_id)
+            SELECT m.destination_id, m.event_type, m.alert_id, %s, m.webhook_id, %s, 0, %s,
+                '', '', %s
+            FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])
+                AS m(destination_id, alert_id, event_type, webhook_id)
             ON CONFLICT DO NOTHING
             RETURNING id
             """,  # noqa: S608 — the table name is the model's, every value a parameter
             [
-                Delivery.EventType.ALERT_CREATED.value,
                 run.pk if run else None,
                 Delivery.Status.PENDING.value,
                 now,
                 now,
                 list(destinations),
                 list(alert_ids),
+                list(event_types),
                 list(webhook_ids),
             ],
         )
@@ -415,6 +440,7 @@ def _summarise_held(destination: Destination, *, now: datetime) -> None:
                 attempts=0,
                 event_type__in=[
                     Delivery.EventType.ALERT_CREATED,
+                    Delivery.EventType.ALERT_UPDATED,
                     Delivery.EventType.ALERTS_SUMMARY,
                 ],
             )
@@ -422,9 +448,15 @@ def _summarise_held(destination: Destination, *, now: datetime) -> None:
         )
         if len(held) < 2:
             return
-        alert_ids = {row.alert_id for row in held if row.alert_id}
+        alert_ids = {
+            row.alert_id for row in held if row.event_type == Delivery.EventType.ALERT_CREATED
+        }
+        updated_ids = {
+            row.alert_id for row in held if row.event_type == Delivery.EventType.ALERT_UPDATED
+        }
         for row in held:
             alert_ids.update(row.summary_alerts.values_list("pk", flat=True))
+            updated_ids.update(row.summary_updated.values_list("pk", flat=True))
         summary = Delivery.objects.create(
             destination=destination,
             event_type=Delivery.EventType.ALERTS_SUMMARY,
@@ -433,6 +465,8 @@ def _summarise_held(destination: Destination, *, now: datetime) -> None:
             created_at=now,
         )
         summary.summary_alerts.set(alert_ids)
+        # An alert both new and joined since is listed once, as new: its events are counted there.
+        summary.summary_updated.set(updated_ids - alert_ids)
         Delivery.objects.filter(pk__in=[row.pk for row in held]).update(
             status=Delivery.Status.SUMMARISED, summarised_in=summary
         )
@@ -480,12 +514,14 @@ def _notify_destination(destination_id: int, *, now: datetime, worker: str) -> O
 
 def message_for(delivery: Delivery) -> senders.Message:
     at = delivery.created_at
-    if delivery.event_type == Delivery.EventType.ALERT_CREATED:
+    if delivery.event_type in (Delivery.EventType.ALERT_CREATED, Delivery.EventType.ALERT_UPDATED):
         alert = Alert.objects.select_related("event").get(pk=delivery.alert_id)
-        return messages.alert_message(alert, at=at)
+        return messages.alert_message(alert, at=at, event_type=delivery.event_type)
     if delivery.event_type == Delivery.EventType.ALERTS_SUMMARY:
-        alerts = list(delivery.summary_alerts.select_related("event").order_by("created_at", "id"))
-        return messages.summary_message(alerts, at=at)
+        order = ("created_at", "id")
+        alerts = list(delivery.summary_alerts.select_related("event").order_by(*order))
+        updated = list(delivery.summary_updated.select_related("event").order_by(*order))
+        return messages.summary_message(alerts, updated=updated, at=at)
     return messages.test_message(destination_name=delivery.destination.name, at=at)
 
 

@@ -281,6 +281,24 @@ def test_a_throttled_destination_sends_what_it_held_back_as_one_summary(make_ale
     assert deliver(now + 31 * MINUTE).summary() == "0 delivered, 0 to retry, 0 failed"
 
 
+def test_a_throttle_folds_new_and_joined_alerts_into_one_summary_listing_each_apart(
+    make_alerts, receiver
+):
+    webhook(receiver.url(), throttle_minutes=30, report_joined=True)
+    make_alerts(principal_invoke(T0, user="alice"))
+    now = timezone.now()
+    assert deliver(now).summary() == "1 delivered, 0 to retry, 0 failed"
+    # The detector announces bob's new alert and the event that joined alice's.
+    make_alerts(principal_invoke(T0 + MINUTE, user="alice"), principal_invoke(T0, user="bob"))
+
+    assert deliver(now + 30 * MINUTE).summary() == "1 delivered, 0 to retry, 0 failed"
+    first, summary = (request.verified() for request in receiver.requests)
+    assert first["type"] == "alert.created"
+    assert summary["type"] == "alerts.summary"
+    assert [document["user"]["name"] for document in summary["data"]] == ["bob"]
+    assert [document["user"]["name"] for document in summary["updated"]] == ["alice"]
+
+
 def test_a_throttled_destination_sends_a_lone_alert_as_itself(make_alerts, receiver):
     webhook(receiver.url(), throttle_minutes=30)
     deliveries_enqueue_for_alerts(alerts=make_alerts(principal_invoke(T0, user="alice")))

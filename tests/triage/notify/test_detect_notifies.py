@@ -4,6 +4,7 @@ import io
 import os
 import subprocess
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,55 @@ def test_a_worker_delivers_a_new_alert_as_soon_as_the_detector_commits_it(
     assert body["data"]["user"]["name"] == "alice"
     assert body["data"]["source"]["ip"] == EVIL_VPS
     assert request.headers["webhook-id"] == Delivery.objects.get().webhook_id
+
+
+def test_destinations_that_report_joined_alerts_hear_of_each_run_that_adds_events(ingest, receiver):
+    webhook(receiver, "again", report_joined=True)
+    webhook(receiver, "once")
+    webhook(receiver, "summary-again", mode="summary", report_joined=True)
+    ingest(principal_invoke(T0, user="alice", source_ip=EVIL_VPS))
+    run_detect()
+    ingest(principal_invoke(T0 + timedelta(hours=1), user="alice", source_ip=EVIL_VPS))
+    run_detect()
+    notify()
+    ingest(
+        principal_invoke(T0 + timedelta(hours=2), user="alice", source_ip=EVIL_VPS),
+        principal_invoke(T0 + timedelta(hours=3), user="alice", source_ip=EVIL_VPS),
+        principal_invoke(T0 + timedelta(hours=2), user="bob", source_ip=OFFICE),
+    )
+    run_detect()
+    notify()
+
+    again = [request.verified() for request in receiver.to("/again")]
+    assert [(body["type"], body["data"]["user"]["name"]) for body in again] == [
+        ("alert.created", "alice"),
+        ("alert.updated", "alice"),
+        ("alert.created", "bob"),
+        ("alert.updated", "alice"),
+    ]
+    # The alert as it stood when sent: one event beyond the first, then three.
+    assert [
+        body["data"]["kibana.alert.suppression.docs_count"]
+        for body in again
+        if body["type"] == "alert.updated"
+    ] == [1, 3]
+    updated_ids = {
+        request.headers["webhook-id"]
+        for request in receiver.to("/again")
+        if request.json()["type"] == "alert.updated"
+    }
+    assert len(updated_ids) == 2, "each run's news of the alert is a message of its own"
+    assert [request.json()["type"] for request in receiver.to("/once")] == ["alert.created"] * 2
+
+    summaries = [request.verified() for request in receiver.to("/summary-again")]
+    assert [sorted(d["user"]["name"] for d in body["data"]) for body in summaries] == [
+        ["alice"],
+        [],
+        ["bob"],
+    ]
+    assert [[d["user"]["name"] for d in body.get("updated", [])] for body in summaries] == [
+        [],
+        ["alice"],
+        ["alice"],
+    ]
+    assert Delivery.objects.filter(event_type="alert.updated").count() == 2
