@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from ingest.models import Event
 from triage import rule
+from triage.candidates import candidate_events_q, candidates_q, is_candidate
 from triage.exclusions import Matcher, active_exclusions
 from triage.models import (
     Alert,
@@ -105,50 +106,6 @@ class _Progress:
     # Alerts of earlier runs that this run's events joined, by id: announced to
     # destinations that report joined alerts.
     joined: dict[int, Alert] = field(default_factory=dict)
-
-
-def is_candidate(event: Event) -> bool:
-    """The rule's query on one event: case-sensitive, and missing fields never match."""
-    return (
-        event.provider == rule.PROVIDER
-        and event.action.startswith(rule.ACTION_PREFIX)
-        and event.outcome == rule.OUTCOME
-        and event.invoked_by is None
-        and bool(event.as_organization)
-        and not event.as_organization.startswith(rule.EXCLUDED_ORGANIZATION_PREFIXES)
-        and bool(event.account_id)
-        and bool(event.user_name)
-    )
-
-
-def _candidates_q() -> Q:
-    """What SQL can narrow before is_candidate decides (prefixes are checked in Python)."""
-    return Q(
-        provider=rule.PROVIDER,
-        invoked_by__isnull=True,
-        outcome=rule.OUTCOME,
-        as_organization__isnull=False,
-        account_id__isnull=False,
-        user_name__isnull=False,
-    )
-
-
-def candidate_events_q() -> Q:
-    """The whole of is_candidate in SQL, for counts over many events (the impact preview).
-
-    Prefixes are case-sensitive in SQL as in Python (startswith is LIKE, not ILIKE).
-    """
-    excluded_organizations = Q()
-    for prefix in rule.EXCLUDED_ORGANIZATION_PREFIXES:
-        excluded_organizations |= Q(as_organization__startswith=prefix)
-    return (
-        _candidates_q()
-        & Q(action__startswith=rule.ACTION_PREFIX)
-        & ~Q(as_organization="")
-        & ~Q(account_id="")
-        & ~Q(user_name="")
-        & ~excluded_organizations
-    )
 
 
 def learning_until() -> datetime | None:
@@ -251,7 +208,7 @@ def _scope(state: DetectorState) -> _Scope:
 def _history_exists(exclusions: list[Matcher]) -> Exists:
     """A non-excluded candidate with the same terms in the 10 days before OuterRef's event."""
     history = Event.objects.filter(
-        _candidates_q(),
+        candidates_q(),
         # As the index's condition spells it, so PostgreSQL can use the index
         # (startswith is case-sensitive there; the Python check is exact everywhere).
         action__startswith=rule.ACTION_PREFIX,
@@ -272,7 +229,7 @@ def _history_exists(exclusions: list[Matcher]) -> Exists:
 def _evaluate(progress: _Progress) -> Event | None:
     """Evaluate the run's events in (eventTime, id) order; the first event left at the cap."""
     rows = (
-        Event.objects.filter(progress.scope.events(), _candidates_q())
+        Event.objects.filter(progress.scope.events(), candidates_q())
         .order_by("timestamp", "id")
         .only(*_FIELDS)
         .iterator(chunk_size=PAGE_EVENTS)

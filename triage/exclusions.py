@@ -22,7 +22,9 @@ from config.env import parse_instant
 from config.roles import ALLOWLIST_ADMIN, user_has_role
 from ingest.models import Event
 from triage.alerts import alert_close
+from triage.candidates import candidate_events_q
 from triage.models import Alert, Exclusion, ExclusionChange
+from triage.patterns import pattern_regex
 
 # Who changes the allowlist: a signed-in user (checked for the allowlist-admin
 # role, named by their user name), or a string naming an operator at the shell
@@ -38,11 +40,6 @@ BROAD_MIN_CANDIDATES = 10
 DEFAULT_EXPIRY = timedelta(days=90)
 
 CONDITIONS = ("as_number", "as_organization", "account_id", "user_name")
-
-
-def pattern_regex(pattern: str) -> str:
-    """An organisation pattern as an anchored regex: * is any run of characters."""
-    return "^" + ".*".join(re.escape(part) for part in pattern.split("*")) + "$"
 
 
 @dataclass(frozen=True)
@@ -138,10 +135,9 @@ class Impact:
 def exclusion_impact(*, exclusion: Exclusion, now: datetime | None = None) -> Impact:
     """What the exclusion's conditions match, as the detector would see it.
 
-    Events: the rule's candidates (detector.candidate_events_q) of the last 30
+    Events: the rule's candidates (candidates.candidate_events_q) of the last 30
     days; alerts: on their own terms and AS number, which are the event's.
     """
-    from triage.detector import candidate_events_q  # the detector imports this module
 
     now = now or timezone.now()
     condition = matcher_for(exclusion).q()

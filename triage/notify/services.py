@@ -29,10 +29,10 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
-from triage.exclusions import pattern_regex
 from triage.models import Alert, DetectionRun
 from triage.notify import messages, senders
 from triage.notify.models import Delivery, DeliveryAttempt, Destination, DestinationChange
+from triage.patterns import pattern_regex
 
 INTEGRATIONS_ADMIN = "integrations-admin"
 # A signed-in user (checked for the integrations-admin role) or, at the shell,
