@@ -33,14 +33,16 @@ def pytest_configure() -> None:
 
 @pytest.fixture(autouse=True)
 def no_immediate_notify(monkeypatch):
-    """Detector runs inside the test process ask no broker for an immediate notify run.
+    """Detector runs and assignments inside the test process ask no broker for an
+    immediate notify run; the tests send with notify_due or `manage.py notify`.
 
     The default broker is `make run`'s folder under var/; the tests of that request
     run the detector in a process of its own (tests/triage/notify/test_detect_notifies.py).
     """
-    from triage import detector
+    from triage import assignment, detector
 
     monkeypatch.setattr(detector, "notify_soon", lambda: None)
+    monkeypatch.setattr(assignment, "notify_soon", lambda: None)
 
 
 @pytest.fixture(scope="session")

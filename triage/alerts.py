@@ -90,20 +90,20 @@ def alert_assign(
 ) -> Alert:
     """Assign (or, with None, unassign) the alert; a change is recorded, a no-op is not.
 
-    Someone assigned by another user is e-mailed once the change commits (triage.assignment).
+    Someone assigned by another user is e-mailed through the outbox (triage.assignment).
     """
     with transaction.atomic():
         current = Alert.objects.select_for_update().only("assignee_id").get(pk=alert.pk)
         to_id = assignee.pk if assignee is not None else None
         if current.assignee_id != to_id:
-            AlertAssignment.objects.create(
+            assignment = AlertAssignment.objects.create(
                 alert_id=alert.pk,
                 changed_by=by,
                 from_assignee_id=current.assignee_id,
                 to_assignee=assignee,
             )
             Alert.objects.filter(pk=alert.pk).update(assignee=assignee)
-            notify_assignee(alert_id=alert.pk, assignee=assignee, by=by)
+            notify_assignee(assignment=assignment)
     alert.assignee = assignee
     return alert
 

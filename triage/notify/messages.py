@@ -166,6 +166,24 @@ def summary_message(
     )
 
 
+def assignment_message(*, alert: Alert, assigner: str) -> Message:
+    """To the user assigner assigned alert: its facts and who it was; each value escaped."""
+    facts = [("Assigned by", assigner), *alert_facts(alert)]
+    network = one_line(alert.as_organization) or f"AS{alert.as_number}"
+    # one_line keeps attacker text from adding header lines to the subject.
+    subject = one_line(
+        f"asnwatch: {assigner} assigned you the alert for {alert.user_name} from {network}"
+    )
+    text = render_to_string(
+        "triage/assignment_email.txt",
+        {"facts": [(label, one_line(value)) for label, value in facts]},
+    )
+    html = render_to_string(
+        "triage/assignment_email.html", {"facts": facts, "url": alert_url(alert)}
+    )
+    return Message(subject=subject, text=text, html=html, chat_title=subject, chat_body=text)
+
+
 def test_message(*, destination_name: str, at: datetime) -> Message:
     title = f"asnwatch: test message for {one_line(destination_name)}"
     text = "This destination receives asnwatch's alerts. Nothing needs doing."

@@ -1,10 +1,12 @@
 """Where alerts are sent (destinations), their audit rows, and the outbox of deliveries.
 
-A Delivery row says "this message must reach this destination"; it is written in
+A Delivery row says "this message must reach this destination" (or, for an
+assignment e-mail, "this user"); it is written in
 the transaction that creates what it announces, and emptied later by
 `services.notify_due`. Every try leaves a DeliveryAttempt.
 """
 
+from django.conf import settings
 from django.db import models
 
 from triage.models import Alert, ChangeRecord, DetectionRun
@@ -70,6 +72,8 @@ class Delivery(models.Model):
         ALERT_UPDATED = "alert.updated"
         ALERTS_SUMMARY = "alerts.summary"
         TEST = "test"
+        # An e-mail to the user someone else assigned an alert (no destination).
+        ALERT_ASSIGNED = "alert.assigned"
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -79,9 +83,15 @@ class Delivery(models.Model):
         # Held back by the destination's throttle, then sent within one summary.
         SUMMARISED = "summarised"
 
+    # A configured destination, or (assignment e-mails) one user, mailed at their address.
     destination = models.ForeignKey(
-        Destination, on_delete=models.CASCADE, related_name="deliveries"
+        Destination, null=True, on_delete=models.CASCADE, related_name="deliveries"
     )
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # Who assigned the alert, as the e-mail names them.
+    assigned_by = models.CharField(max_length=150, blank=True)
     event_type = models.CharField(max_length=16, choices=EventType.choices)
     alert = models.ForeignKey(Alert, null=True, on_delete=models.CASCADE, related_name="+")
     # A summary lists the alerts of one detector run.
@@ -109,11 +119,16 @@ class Delivery(models.Model):
 
     class Meta:
         constraints = [
+            models.CheckConstraint(
+                condition=models.Q(destination__isnull=False, recipient__isnull=True)
+                | models.Q(destination__isnull=True, recipient__isnull=False),
+                name="delivery_to_a_destination_or_a_user",
+            ),
             models.UniqueConstraint(
                 fields=["destination", "alert", "event_type"],
                 condition=models.Q(alert__isnull=False, event_type="alert.created"),
                 name="delivery_once_per_alert",
-            )
+            ),
         ]
         indexes = [
             # The claim in services.notify_due reads only rows still to send.

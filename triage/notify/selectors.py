@@ -73,8 +73,10 @@ def delivery_attempts(destination: Destination) -> QuerySet[DeliveryAttempt]:
 def alert_deliveries(alert_id: int) -> QuerySet[Delivery]:
     """Where an alert's notifications went: its own messages and the summaries listing it."""
     return (
-        Delivery.objects.filter(Q(alert_id=alert_id) | Q(summary_alerts__id=alert_id))
-        .select_related("destination")
+        Delivery.objects.filter(
+            Q(alert_id=alert_id) | Q(summary_alerts__id=alert_id) | Q(summary_updated__id=alert_id)
+        )
+        .select_related("destination", "recipient")
         .distinct()
         .order_by("created_at", "id")
     )

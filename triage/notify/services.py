@@ -216,7 +216,8 @@ def destination_matches(destination: Destination, alert: Alert) -> bool:
     return True
 
 
-def _webhook_id(*parts: Any) -> str:
+def stable_webhook_id(*parts: Any) -> str:
+    """The webhook-id of the message parts name: the same whenever it is made again."""
     return "msg_" + uuid.uuid5(NAMESPACE, ":".join(str(part) for part in parts)).hex
 
 
@@ -259,7 +260,9 @@ def deliveries_enqueue_for_alerts(
                     else f"alerts-{min(a.pk for a in matching)}-{len(matching)}"
                 )
                 summary, made = Delivery.objects.get_or_create(
-                    webhook_id=_webhook_id(destination.pk, key, Delivery.EventType.ALERTS_SUMMARY),
+                    webhook_id=stable_webhook_id(
+                        destination.pk, key, Delivery.EventType.ALERTS_SUMMARY
+                    ),
                     defaults={
                         "destination": destination,
                         "event_type": Delivery.EventType.ALERTS_SUMMARY,
@@ -292,7 +295,7 @@ def _alert_rows(
             destination.pk,
             alert.pk,
             event_type,
-            _webhook_id(destination.pk, alert.pk, event_type, *key),
+            stable_webhook_id(destination.pk, alert.pk, event_type, *key),
         )
         for alert in alerts
     ]
@@ -312,10 +315,10 @@ def _insert_alert_messages(
             f"""
             INSERT INTO {Delivery._meta.db_table} (
                 destination_id, event_type, alert_id, run_id, webhook_id, status, attempts,
-                next_attempt_at, claimed_by, last_error, created_at
+                next_attempt_at, claimed_by, last_error, assigned_by, created_at
             )
             SELECT m.destination_id, m.event_type, m.alert_id, %s, m.webhook_id, %s, 0, %s,
-                '', '', %s
+                '', '', '', %s
             FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[])
                 AS m(destination_id, alert_id, event_type, webhook_id)
             ON CONFLICT DO NOTHING
@@ -398,8 +401,10 @@ def _claim(pk: int, *, now: datetime, worker: str) -> bool:
 def notify_due(*, now: datetime, worker: str) -> Outcome:
     """Send every delivery due at now; each destination at its own pace, side by side."""
     # A disabled destination's messages wait: they go out if it is enabled again.
+    # Assignment e-mails (no destination) go out side by side, as one more destination.
     destinations = list(
-        Delivery.objects.filter(_due(now), destination__enabled=True)
+        Delivery.objects.filter(_due(now))
+        .filter(Q(destination__enabled=True) | Q(destination__isnull=True))
         .values_list("destination_id", flat=True)
         .distinct()
     )
@@ -460,7 +465,7 @@ def _summarise_held(destination: Destination, *, now: datetime) -> None:
         summary = Delivery.objects.create(
             destination=destination,
             event_type=Delivery.EventType.ALERTS_SUMMARY,
-            webhook_id=_webhook_id(destination.pk, "held", *(row.pk for row in held)),
+            webhook_id=stable_webhook_id(destination.pk, "held", *(row.pk for row in held)),
             next_attempt_at=now,
             created_at=now,
         )
@@ -472,10 +477,11 @@ def _summarise_held(destination: Destination, *, now: datetime) -> None:
         )
 
 
-def _notify_destination(destination_id: int, *, now: datetime, worker: str) -> Outcome:
+def _notify_destination(destination_id: int | None, *, now: datetime, worker: str) -> Outcome:
+    """Send what is due to one destination, or (None) the assignment e-mails due."""
     outcome = Outcome()
-    destination = Destination.objects.get(pk=destination_id)
-    throttled = destination.throttle_minutes > 0
+    destination = Destination.objects.get(pk=destination_id) if destination_id else None
+    throttled = destination is not None and destination.throttle_minutes > 0
     try:
         if throttled:
             opens_at = _throttle_opens_at(destination)
@@ -498,7 +504,7 @@ def _notify_destination(destination_id: int, *, now: datetime, worker: str) -> O
                 break
             if not _claim(candidate, now=now, worker=worker):
                 continue
-            delivery = Delivery.objects.select_related("destination").get(pk=candidate)
+            delivery = Delivery.objects.select_related("destination", "recipient").get(pk=candidate)
             status = _send(delivery, now=now, worker=worker)
             if status == Delivery.Status.DELIVERED:
                 outcome.delivered += 1
@@ -522,10 +528,21 @@ def message_for(delivery: Delivery) -> senders.Message:
         alerts = list(delivery.summary_alerts.select_related("event").order_by(*order))
         updated = list(delivery.summary_updated.select_related("event").order_by(*order))
         return messages.summary_message(alerts, updated=updated, at=at)
+    if delivery.event_type == Delivery.EventType.ALERT_ASSIGNED:
+        alert = Alert.objects.select_related("event").get(pk=delivery.alert_id)
+        return messages.assignment_message(alert=alert, assigner=delivery.assigned_by)
     return messages.test_message(destination_name=delivery.destination.name, at=at)
 
 
-def _deliver(destination: Destination, delivery: Delivery, message: senders.Message) -> int:
+def _deliver(destination: Destination | None, delivery: Delivery, message: senders.Message) -> int:
+    if destination is None:
+        # Read now, not when queued: a user who changed their address is mailed at the new one.
+        address = (delivery.recipient.email or "").strip()
+        if not address:
+            raise senders.SendError(
+                f"{delivery.recipient.get_username()} has no e-mail address", retry=False
+            )
+        return senders.send_email(to=[address], message=message)
     if destination.kind == Destination.Kind.EMAIL:
         return senders.send_email(to=email_addresses(destination), message=message)
     if destination.kind == Destination.Kind.WEBHOOK:
