@@ -94,7 +94,7 @@ class DestinationForm(forms.Form):
             self.fields["url"].help_text = "slack://…, msteams://…, json://host/path"
         if destination is not None:
             # Secrets and token-bearing URLs are never shown back: empty keeps them.
-            if kind == Destination.Kind.APPRISE:
+            if kind in (Destination.Kind.APPRISE, Destination.Kind.WEBHOOK):
                 self.fields["url"].required = False
                 self.fields["url"].help_text = "set; leave empty to keep it, or type a new one"
             if kind == Destination.Kind.WEBHOOK:
@@ -142,6 +142,4 @@ def initial_for(destination: Destination) -> dict[str, Any]:
     initial = {name: getattr(destination, name) for name in _COMMON_FIELDS}
     if destination.kind == Destination.Kind.EMAIL:
         initial["addresses"] = destination.target
-    elif destination.kind == Destination.Kind.WEBHOOK:
-        initial["url"] = destination.target
     return initial

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 
 from triage.models import Alert, ChangeRecord, DetectionRun
+from triage.notify.sealed import SealedTextField
 
 
 class Destination(models.Model):
@@ -24,12 +25,11 @@ class Destination(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=8, choices=Kind.choices)
-    # E-mail: addresses, comma-separated. Webhook: the URL. Apprise: its URL,
-    # which usually holds the service's token, so it is masked like a secret.
-    target = models.TextField()
-    secret = models.CharField(
-        max_length=200, blank=True, help_text="webhook signing secret, whsec_ and base64"
-    )
+    # E-mail: addresses, comma-separated. Webhook: the URL. Apprise: its URL.
+    # URLs often hold the receiver's or service's token, so they are masked like
+    # a secret; both are encrypted at rest (triage/notify/sealed.py).
+    target = SealedTextField()
+    secret = SealedTextField(blank=True, help_text="webhook signing secret, whsec_ and base64")
     mode = models.CharField(max_length=8, choices=Mode.choices, default=Mode.EACH)
     throttle_minutes = models.PositiveIntegerField(default=0)
     # Filters: an empty list lets every alert through; values within one list are

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -32,6 +33,7 @@ from standardwebhooks.webhooks import Webhook
 from triage.models import Alert, DetectionRun
 from triage.notify import messages, senders
 from triage.notify.models import Delivery, DeliveryAttempt, Destination, DestinationChange
+from triage.notify.sealed import Unreadable
 from triage.patterns import pattern_regex
 
 INTEGRATIONS_ADMIN = "integrations-admin"
@@ -72,10 +74,15 @@ def _author(by: Author) -> str:
 
 
 def masked_target(destination: Destination) -> str:
-    """The target as anyone may see it: an Apprise URL holds the service's token."""
+    """The target as anyone may see it: URLs hold tokens (an Apprise service's, or a
+    receiver's in its path or query), so only a webhook's host and an Apprise scheme show."""
     if destination.kind == Destination.Kind.APPRISE:
         scheme = destination.target.split("://", 1)[0]
         return f"{scheme}://…"
+    if destination.kind == Destination.Kind.WEBHOOK:
+        parts = urlsplit(destination.target)
+        rest = "…" if parts.path.strip("/") or parts.query else ""
+        return f"{parts.scheme}://{parts.netloc}/{rest}"
     return destination.target
 
 
@@ -102,7 +109,14 @@ def new_webhook_secret() -> str:
 
 
 def _validate(destination: Destination) -> None:
-    problems = []
+    problems = [
+        f"the saved {name} cannot be decrypted (was SECRET_KEY changed without putting the "
+        "old one in SECRET_KEY_FALLBACKS?): enter it again"
+        for name, value in (("URL", destination.target), ("secret", destination.secret))
+        if isinstance(value, Unreadable)
+    ]
+    if problems:
+        raise ValidationError(problems)
     if not destination.name.strip():
         problems.append("a destination needs a name")
     if destination.kind not in Destination.Kind.values:
@@ -175,12 +189,15 @@ def destination_update(*, destination: Destination, by: Author, **changes: Any) 
         old_secret, old_target = destination.secret, destination.target
         for name, value in changes.items():
             setattr(destination, name, value.strip() if isinstance(value, str) else value)
-        _validate(destination)
+        # Switching a destination on or off needs no check of the rest: a destination
+        # whose secret is lost can still be disabled or removed.
+        if set(changes) != {"enabled"}:
+            _validate(destination)
         after = snapshot(destination)
         if destination.secret != old_secret:
             after["secret"] = CHANGED
-        if destination.kind == Destination.Kind.APPRISE and destination.target != old_target:
-            after["target"] = CHANGED
+        if destination.target != old_target and after["target"] == before["target"]:
+            after["target"] = CHANGED  # a new URL behind the same mask
         if after == before:
             return destination
         action = (
@@ -535,6 +552,14 @@ def message_for(delivery: Delivery) -> senders.Message:
 
 
 def _deliver(destination: Destination | None, delivery: Delivery, message: senders.Message) -> int:
+    if destination is not None and any(
+        isinstance(value, Unreadable) for value in (destination.target, destination.secret)
+    ):
+        raise senders.SendError(
+            "the destination's URL or secret cannot be decrypted with SECRET_KEY or "
+            "SECRET_KEY_FALLBACKS: enter it again",
+            retry=False,
+        )
     if destination is None:
         # Read now, not when queued: a user who changed their address is mailed at the new one.
         address = (delivery.recipient.email or "").strip()
