@@ -30,8 +30,17 @@ def destination_public(destination: Destination) -> dict[str, Any]:
     }
 
 
-def destinations_public() -> list[dict[str, Any]]:
-    return [destination_public(destination) for destination in Destination.objects.order_by("id")]
+def destinations_public(*, include_removed: bool = False) -> list[dict[str, Any]]:
+    """Every destination not removed (or, with include_removed, every one, saying which)."""
+    if not include_removed:
+        return [
+            destination_public(destination)
+            for destination in Destination.objects.filter(removed_at__isnull=True).order_by("id")
+        ]
+    return [
+        destination_public(destination) | {"removed": destination.removed_at is not None}
+        for destination in Destination.objects.order_by("id")
+    ]
 
 
 def destination_rows() -> list[dict[str, Any]]:

@@ -132,6 +132,33 @@ def test_it_disables_a_destination_and_records_who_did(receiver):
     assert destinations("disable", "999999").stderr.strip() == "CommandError: no destination 999999"
 
 
+def test_it_enables_again_and_removes_and_a_removed_destination_leaves_the_list(receiver):
+    destinations(
+        "add", "--kind", "webhook", "--name", "siem", "--url", receiver.url(), "--secret", SECRET
+    )
+    destinations("add", "--kind", "email", "--name", "soc", "--to", "soc@example.com")
+    siem, soc = Destination.objects.order_by("id").values_list("pk", flat=True)
+    destinations("disable", str(siem))
+
+    assert destinations("enable", str(siem)).stdout == f"destinations: enabled {siem}\n"
+    assert destinations("remove", str(soc)).stdout == f"destinations: removed {soc}\n"
+
+    assert [(row["name"], row["enabled"]) for row in listed()] == [("siem", True)]
+    everything = destinations("list", "--all")
+    assert [
+        (row["name"], row["enabled"], row["removed"])
+        for row in map(json.loads, everything.stdout.splitlines())
+    ] == [("siem", True, False), ("soc", False, True)]
+    assert destinations("enable", str(soc)).stderr.strip() == (
+        f"CommandError: destination {soc} is removed; add a new one instead"
+    )
+    assert list(
+        DestinationChange.objects.filter(destination_id=siem)
+        .order_by("id")
+        .values_list("action", flat=True)
+    ) == ["created", "disabled", "enabled"]
+
+
 def test_notify_delivers_what_is_due_and_says_so_in_one_line(make_alerts, receiver):
     from triage.notify.services import deliveries_enqueue_for_alerts
 

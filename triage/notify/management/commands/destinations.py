@@ -1,4 +1,4 @@
-"""python manage.py destinations add|list|test|disable — where alerts are sent, from the shell."""
+"""python manage.py destinations add|list|test|disable|enable|remove — where alerts are sent."""
 
 import getpass
 import json
@@ -8,11 +8,17 @@ from django.core.management.base import BaseCommand, CommandError
 
 from triage.notify.models import Delivery, Destination
 from triage.notify.selectors import destinations_public
-from triage.notify.services import destination_create, destination_disable, destination_test
+from triage.notify.removal import destination_remove
+from triage.notify.services import (
+    destination_create,
+    destination_disable,
+    destination_test,
+    destination_update,
+)
 
 
 class Command(BaseCommand):
-    help = "Manage where alerts are sent: add, list, test, disable."
+    help = "Manage where alerts are sent: add, list, test, disable, enable, remove."
 
     def add_arguments(self, parser):
         parser.add_argument("--by", default=None, help="who makes the change (default: $USER)")
@@ -33,11 +39,17 @@ class Command(BaseCommand):
         add.add_argument(
             "--report-joined", action="store_true", help="report an alert again when events join it"
         )
-        actions.add_parser("list", help="every destination, one JSON object a line")
-        test = actions.add_parser("test", help="send a test message now")
-        test.add_argument("id", type=int)
-        disable = actions.add_parser("disable", help="stop sending to a destination")
-        disable.add_argument("id", type=int)
+        listing = actions.add_parser("list", help="every destination, one JSON object a line")
+        listing.add_argument(
+            "--all", action="store_true", help="removed destinations too, marked removed"
+        )
+        for name, purpose in (
+            ("test", "send a test message now"),
+            ("disable", "stop sending to a destination; its messages wait"),
+            ("enable", "send to a disabled destination again, its waiting messages first"),
+            ("remove", "disable and hide a destination; its deliveries and history are kept"),
+        ):
+            actions.add_parser(name, help=purpose).add_argument("id", type=int)
 
     def handle(self, *args, action: str, by: str | None, **options) -> None:
         author = by or f"cli:{getpass.getuser()}"
@@ -82,7 +94,7 @@ class Command(BaseCommand):
             self.stdout.write(f"signing secret (shown only now): {destination.secret}")
 
     def _list(self, author: str, **options) -> None:
-        rows = destinations_public()
+        rows = destinations_public(include_removed=options["all"])
         for row in rows:
             self.stdout.write(json.dumps(row, ensure_ascii=False))
         self.stderr.write(f"destinations: {len(rows)} destinations")
@@ -96,3 +108,14 @@ class Command(BaseCommand):
     def _disable(self, author: str, *, id: int, **options) -> None:
         destination_disable(destination=self._destination(id), by=author)
         self.stdout.write(f"destinations: disabled {id}")
+
+    def _enable(self, author: str, *, id: int, **options) -> None:
+        destination = self._destination(id)
+        if destination.removed_at is not None:
+            raise CommandError(f"destination {id} is removed; add a new one instead")
+        destination_update(destination=destination, by=author, enabled=True)
+        self.stdout.write(f"destinations: enabled {id}")
+
+    def _remove(self, author: str, *, id: int, **options) -> None:
+        destination_remove(destination=self._destination(id), by=author)
+        self.stdout.write(f"destinations: removed {id}")
