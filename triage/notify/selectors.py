@@ -6,6 +6,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from triage.audit import ChangeEntry, change_history
 from triage.notify.models import Delivery, DeliveryAttempt, Destination
+from triage.notify.sealed import Unreadable
 from triage.notify.services import masked_target
 
 MASK = "********"
@@ -27,6 +28,10 @@ def destination_public(destination: Destination) -> dict[str, Any]:
         "as_numbers": destination.as_numbers,
         "report_joined": destination.report_joined,
         "enabled": destination.enabled,
+        # Encrypted under a key asnwatch no longer has: to be entered again.
+        "unreadable": any(
+            isinstance(value, Unreadable) for value in (destination.target, destination.secret)
+        ),
     }
 
 

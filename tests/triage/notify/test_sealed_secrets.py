@@ -96,7 +96,7 @@ def test_after_a_key_change_the_old_key_in_the_fallbacks_still_reads_and_saving_
 
 @pytest.mark.usefixtures("learning_over")
 def test_a_secret_no_key_decrypts_is_never_sent_and_must_be_entered_again(
-    receiver, settings, make_alerts
+    receiver, settings, make_alerts, client, admin_user
 ):
     settings.SECRET_KEY = OLD_KEY
     hook = webhook(receiver)
@@ -104,6 +104,9 @@ def test_a_secret_no_key_decrypts_is_never_sent_and_must_be_entered_again(
 
     lost = Destination.objects.get(pk=hook.pk)
     assert isinstance(lost.secret, Unreadable) and lost.secret == ""
+    client.force_login(admin_user)  # a session signed under the new key
+    page = client.get(f"/settings/notifications/{hook.pk}/").content.decode()
+    assert "cannot be decrypted with <code>SECRET_KEY</code>" in page
     make_alerts()
     outcome = notify_due(now=timezone.now(), worker="test")
 
