@@ -44,6 +44,7 @@ def _secret_key() -> str:
 
 DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = _secret_key()
+SECRET_KEY_FALLBACKS = env_list("SECRET_KEY_FALLBACKS")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 
 _database_url = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'asnwatch.sqlite3'}")
@@ -195,6 +196,9 @@ if EMAIL_HOST:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "asnwatch@localhost")
+# Webhooks: a PEM file of the CAs their certificates are checked against, for
+# receivers whose certificate a private CA issued; unset, the system's.
+WEBHOOK_CA_BUNDLE = env_file("WEBHOOK_CA_BUNDLE")
 
 # Live CloudTrail polling (README, "Live CloudTrail").
 CLOUDTRAIL_S3_WINDOW_DAYS = env_int("CLOUDTRAIL_S3_WINDOW_DAYS", 2, minimum=1)

@@ -5,12 +5,14 @@ for every test by tests/conftest.py).
 The receiver checks each webhook's Standard Webhooks signature with the
 destination's secret and answers as the test tells it: 2xx by default, or a
 planned 500, 429 with Retry-After, an answer slower than the read timeout, or
-one held until the test lets it go.
+one held until the test lets it go. Given a certificate (tls_receiver: one for
+localhost and 127.0.0.1 from the test CA, tls_ca) it serves HTTPS instead.
 """
 
 import email
 import email.policy
 import json
+import ssl
 import threading
 import time
 from collections import deque
@@ -20,6 +22,7 @@ from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import trustme
 from aiosmtpd.controller import Controller
 from standardwebhooks.webhooks import Webhook
 
@@ -42,22 +45,65 @@ class Request:
         return Webhook(secret).verify(self.body, self.headers)
 
 
-class Receiver:
-    """An HTTP server on loopback that records every POST and answers as planned."""
+class _Server(ThreadingHTTPServer):
+    """Counts connections; with a TLS context, handshakes in each connection's thread."""
 
-    def __init__(self) -> None:
+    daemon_threads = True
+
+    def __init__(self, receiver: "Receiver", tls: ssl.SSLContext | None) -> None:
+        self.receiver = receiver
+        self.tls = tls
+        super().__init__(("127.0.0.1", 0), receiver._handler())
+
+    def finish_request(self, request, client_address) -> None:
+        with self.receiver.lock:
+            self.receiver.connections += 1
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        try:
+            request = self.tls.wrap_socket(request, server_side=True)
+        except OSError:
+            return  # the sender refused the certificate: nothing was sent
+        with request:
+            super().finish_request(request, client_address)
+
+
+class Receiver:
+    """An HTTP(S) server on loopback that records every POST and answers as planned."""
+
+    def __init__(self, certificate: trustme.LeafCert | None = None) -> None:
         self.requests: list[Request] = []
+        self.connections = 0
+        # The host name each TLS handshake asked for (SNI).
+        self.server_names: list[str | None] = []
         self.plan: deque = deque()
         # A planned answer for the first request to a path, before the plan's next one.
         self.answer_by_path: dict = {}
         self.release = threading.Event()
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
+        tls = None
+        if certificate is not None:
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            certificate.configure_cert(tls)
+            tls.sni_callback = lambda _socket, name, _context: self.server_names.append(name)
+        self.server = _Server(self, tls)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
+    def __enter__(self) -> "Receiver":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        """The receiver's URL; over HTTPS, by the name its certificate is for."""
+        if self.server.tls is None:
+            return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+        return f"https://localhost:{self.server.server_address[1]}{path}"
 
     def answer(self, *answers) -> None:
         """Plan the next answers: a status, (status, headers), "slow", "hold" (until
@@ -120,12 +166,21 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    receiver = Receiver()
-    receiver.thread.start()
-    yield receiver
-    receiver.release.set()
-    receiver.server.shutdown()
-    receiver.server.server_close()
+    with Receiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> trustme.CA:
+    """A private CA that no system trusts: senders trust it only when told to."""
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_receiver(tls_ca: trustme.CA) -> Iterator[Receiver]:
+    """The receiver over HTTPS, with a certificate for localhost and 127.0.0.1 from tls_ca."""
+    with Receiver(tls_ca.issue_cert("localhost", "127.0.0.1")) as receiver:
+        yield receiver
 
 
 class Inbox:

@@ -26,13 +26,13 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
 # Longest a webhook's reply is read: the status line and headers are what count.
 MAX_REPLY_BYTES = 64 * 1024
-# Cloud metadata services and link-local addresses: a webhook there would hand
-# the instance's credentials to whoever chose the URL.
 # Apprise's and urllib3's debug lines print each URL sent to, a service's token included:
 # they stay unwritten however verbose LOG_LEVEL is.
 for _name in ("apprise", "urllib3.connectionpool"):
     logging.getLogger(_name).setLevel(logging.INFO)
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Cloud metadata services and link-local addresses: a webhook there would hand
+# the instance's credentials to whoever chose the URL.
 REFUSED_NETWORKS = (
     ipaddress.ip_network("169.254.0.0/16"),
     ipaddress.ip_network("fe80::/10"),
@@ -164,9 +164,11 @@ def send_webhook(*, url: str, secret: str, webhook_id: str, payload: bytes) -> i
     }
     timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
     if parts.scheme == "https":
+        ca_bundle = settings.WEBHOOK_CA_BUNDLE
         pool = urllib3.HTTPSConnectionPool(
             address, port, timeout=timeout, retries=False,
             server_hostname=parts.hostname, assert_hostname=parts.hostname,
+            ca_certs=str(ca_bundle) if ca_bundle else None,
         )  # fmt: skip
     else:
         pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False)
