@@ -47,8 +47,10 @@ LONGEST_RETRY = timedelta(hours=6)
 MAX_ATTEMPTS = 12
 # How long a claimed row stays a worker's: longer than one send can take.
 LEASE = timedelta(seconds=senders.CONNECT_TIMEOUT + senders.READ_TIMEOUT + 60)
-# Destinations sent to side by side in one notify_due, each at its own pace.
-PARALLEL_DESTINATIONS = 8
+# Messages sent at once in one notify_due, across destinations, each at its own
+# pace; to one destination, at most LANES at once (a throttled one: one).
+PARALLEL_SENDS = 8
+LANES = 4
 PER_DESTINATION_LIMIT = 200
 # A pass stops claiming after this long, well inside the task's soft time limit.
 PASS_BUDGET_SECONDS = 120
@@ -415,6 +417,25 @@ def _claim(pk: int, *, now: datetime, worker: str) -> bool:
     return claimed == 1
 
 
+def _claim_next(destination_id: int | None, *, now: datetime, worker: str) -> int | None:
+    """Lease the next due row of a destination to worker; None when none is left.
+
+    Rows another lane is claiming this moment are skipped (SKIP LOCKED), so lanes
+    take different rows rather than racing for the same one.
+    """
+    with transaction.atomic():
+        candidate = (
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(_due(now), destination_id=destination_id)
+            .order_by("next_attempt_at", "id")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if candidate is None or not _claim(candidate, now=now, worker=worker):
+            return None
+        return candidate
+
+
 def notify_due(*, now: datetime, worker: str) -> Outcome:
     """Send every delivery due at now; each destination at its own pace, side by side."""
     # A disabled destination's messages wait: they go out if it is enabled again.
@@ -428,9 +449,11 @@ def notify_due(*, now: datetime, worker: str) -> Outcome:
     total = Outcome()
     if not destinations:
         return total
-    with ThreadPoolExecutor(max_workers=min(PARALLEL_DESTINATIONS, len(destinations))) as pool:
+    # Every destination's first lane before any second one: each starts at once.
+    lanes = [(pk, lane) for lane in range(LANES) for pk in destinations]
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_SENDS, len(lanes))) as pool:
         for outcome in pool.map(
-            lambda pk: _notify_destination(pk, now=now, worker=worker), destinations
+            lambda job: _notify_destination(job[0], lane=job[1], now=now, worker=worker), lanes
         ):
             total.add(outcome)
     return total
@@ -494,12 +517,20 @@ def _summarise_held(destination: Destination, *, now: datetime) -> None:
         )
 
 
-def _notify_destination(destination_id: int | None, *, now: datetime, worker: str) -> Outcome:
-    """Send what is due to one destination, or (None) the assignment e-mails due."""
+def _notify_destination(
+    destination_id: int | None, *, lane: int, now: datetime, worker: str
+) -> Outcome:
+    """Send what is due to one destination, or (None) the assignment e-mails due.
+
+    Its lanes run this side by side, each claiming the next due row, so a slow
+    receiver has up to LANES messages in flight; a throttled destination, one.
+    """
     outcome = Outcome()
-    destination = Destination.objects.get(pk=destination_id) if destination_id else None
-    throttled = destination is not None and destination.throttle_minutes > 0
     try:
+        destination = Destination.objects.get(pk=destination_id) if destination_id else None
+        throttled = destination is not None and destination.throttle_minutes > 0
+        if throttled and lane > 0:
+            return outcome
         if throttled:
             opens_at = _throttle_opens_at(destination)
             if opens_at is not None and now < opens_at:
@@ -508,19 +539,12 @@ def _notify_destination(destination_id: int | None, *, now: datetime, worker: st
             _summarise_held(destination, now=now)
         started = time.monotonic()
         # A throttled destination gets at most one message a pass: the throttle closes behind it.
-        for _ in range(1 if throttled else PER_DESTINATION_LIMIT):
+        for _ in range(1 if throttled else PER_DESTINATION_LIMIT // LANES):
             if time.monotonic() - started > PASS_BUDGET_SECONDS:
                 break  # the next pass, a minute later, goes on
-            candidate = (
-                Delivery.objects.filter(_due(now), destination_id=destination_id)
-                .order_by("next_attempt_at", "id")
-                .values_list("pk", flat=True)
-                .first()
-            )
+            candidate = _claim_next(destination_id, now=now, worker=worker)
             if candidate is None:
                 break
-            if not _claim(candidate, now=now, worker=worker):
-                continue
             delivery = Delivery.objects.select_related("destination", "recipient").get(pk=candidate)
             status = _send(delivery, now=now, worker=worker)
             if status == Delivery.Status.DELIVERED:

@@ -197,6 +197,31 @@ def test_a_destination_that_does_not_answer_does_not_hold_up_the_others(
     assert outcome.summary() == "2 delivered, 0 to retry, 0 failed"
 
 
+def test_a_slow_receiver_has_several_messages_in_flight_not_one_at_a_time(make_alerts, receiver):
+    webhook(receiver.url())
+    alerts = make_alerts(*(principal_invoke(T0, user=f"user{number}") for number in range(6)))
+    deliveries_enqueue_for_alerts(alerts=alerts)
+    receiver.answer(*["hold"] * 6)
+    outcome = {}
+
+    def send() -> None:
+        try:
+            outcome["done"] = deliver()
+        finally:
+            connection.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+
+    # Sent one at a time, the first held message would keep the others from leaving.
+    receiver.wait_for(services.LANES, seconds=20)
+    receiver.release.set()
+    sender.join(30)
+
+    assert outcome["done"].summary() == "6 delivered, 0 to retry, 0 failed"
+    assert len({request.headers["webhook-id"] for request in receiver.requests}) == 6
+
+
 def test_two_workers_at_once_never_send_a_row_twice(make_alerts, receiver):
     webhook(receiver.url())
     users = [f"user{number}" for number in range(12)]
