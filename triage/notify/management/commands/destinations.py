@@ -7,8 +7,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from triage.notify.models import Delivery, Destination
-from triage.notify.selectors import destinations_public
 from triage.notify.removal import destination_remove
+from triage.notify.selectors import destinations_public
 from triage.notify.services import (
     destination_create,
     destination_disable,
