@@ -26,7 +26,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.db.models import F, Max, Q
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook
 
@@ -423,10 +423,18 @@ def _claim_next(destination_id: int | None, *, now: datetime, worker: str) -> in
     Rows another lane is claiming this moment are skipped (SKIP LOCKED), so lanes
     take different rows rather than racing for the same one.
     """
+    # An alert's news waits until the message announcing the alert has gone.
+    announcing = Delivery.objects.filter(
+        destination_id=OuterRef("destination_id"),
+        alert_id=OuterRef("alert_id"),
+        event_type=Delivery.EventType.ALERT_CREATED,
+        status__in=[Delivery.Status.PENDING, Delivery.Status.SENDING],
+    )
     with transaction.atomic():
         candidate = (
             Delivery.objects.select_for_update(skip_locked=True)
             .filter(_due(now), destination_id=destination_id)
+            .exclude(Q(event_type=Delivery.EventType.ALERT_UPDATED) & Exists(announcing))
             .order_by("next_attempt_at", "id")
             .values_list("pk", flat=True)
             .first()
