@@ -6,7 +6,6 @@ checks find (ingest/health.py), such as a notification destination failing.
 
 import logging
 import secrets
-from collections.abc import Sequence
 from datetime import datetime
 
 from django import forms
@@ -22,17 +21,14 @@ from django.views.decorators.http import require_GET
 from config.errors import first_line
 from config.queries import BIGINT_MAX, invalid_query
 from config.roles import TRIAGE_ROLES, triage_required, user_has_role
-from ingest.health import Concern, concerns
+from ingest.health import concerns
 from ingest.models import Event
-from ingest.sources import SourceOverview, source_overview
+from ingest.sources import source_overview
+from ingest.status import status_document, unreadable_document
 
 logger = logging.getLogger(__name__)
 
 PAGE_SIZE = 50
-NO_SOURCE = (
-    "no source is configured: set CLOUDTRAIL_S3_BUCKET, CLOUDTRAIL_SQS_QUEUE_URL"
-    " or CLOUDTRAIL_INBOX_DIR"
-)
 
 
 class EventPageQuery(forms.Form):
@@ -97,86 +93,19 @@ def _monitoring_token_given(request: HttpRequest) -> bool:
     return bool(expected) and secrets.compare_digest(given.encode(), f"Bearer {expected}".encode())
 
 
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
-
-def _source_document(source: SourceOverview) -> dict:
-    state = source.state
-    return {
-        "name": source.name,
-        "kind": source.kind,
-        "ok": source.ok,
-        "status": source.status,
-        "last_poll_started_at": _iso(state and state.last_poll_started_at),
-        "last_poll_finished_at": _iso(state and state.last_poll_finished_at),
-        "last_success_at": _iso(state and state.last_success_at),
-        "last_summary": state.last_summary if state else "",
-        "objects_read": state.objects_read if state else 0,
-        "events_read": state.events_read if state else 0,
-        "objects_failed": state.objects_failed if state else 0,
-        "newest_event_at": _iso(state and state.newest_event_at),
-        "lag_seconds": int(source.lag.total_seconds()) if source.lag is not None else None,
-        "backfill": source.backfill,
-        "polling_until": _iso(source.leased_until),
-        "problems": [
-            {
-                "kind": problem.kind,
-                "subject": problem.subject,
-                "error": problem.error,
-                "first_seen": _iso(problem.first_seen),
-                "last_seen": _iso(problem.last_seen),
-                "count": problem.count,
-            }
-            for problem in source.problems
-        ],
-    }
-
-
-def _concern_document(concern: Concern) -> dict:
-    return {
-        "kind": concern.kind,
-        "subject": concern.subject,
-        "error": concern.error,
-        "since": _iso(concern.since),
-    }
-
-
-def _unhealthy(error: str, found: Sequence[Concern] = ()) -> JsonResponse:
-    document = {"ok": False, "error": error, "generated_at": timezone.now().isoformat()}
-    concerns_found = [_concern_document(concern) for concern in found]
-    return JsonResponse({**document, "sources": [], "concerns": concerns_found}, status=503)
-
-
 @require_GET
 def sources_status(request: HttpRequest) -> JsonResponse:
     """For monitoring: 200 when every source is healthy and no check has a concern,
-    503 with the reason otherwise.
-
-    A worker with no source, or a database it cannot read, ingests nothing: that
-    must not look healthy.
-    """
+    503 with the reason otherwise (ingest/status.py)."""
+    # The token first: it needs no session, so a monitor is answered with the database down.
     try:
-        # The token first: it needs no session, so a monitor is answered with the database down.
-        if not (_monitoring_token_given(request) or user_has_role(request.user, *TRIAGE_ROLES)):
-            return JsonResponse(
-                {"error": "sign in, or send Authorization: Bearer <MONITORING_TOKEN>"}, status=401
-            )
-        now = timezone.now()
-        overview = source_overview(now=now)
-        found = concerns(now=now)
+        allowed = _monitoring_token_given(request) or user_has_role(request.user, *TRIAGE_ROLES)
     except DatabaseError as error:
         logger.error("sources.json: the database cannot be read: %s", first_line(error))
-        return _unhealthy(f"the database cannot be read: {first_line(error)}")
-    if not overview:
-        return _unhealthy(NO_SOURCE, found)
-    ok = all(source.ok for source in overview) and not found
-    return JsonResponse(
-        {
-            "ok": ok,
-            "generated_at": timezone.now().isoformat(),
-            "sources": [_source_document(source) for source in overview],
-            "concerns": [_concern_document(concern) for concern in found],
-        },
-        status=200 if ok else 503,
-    )
+        return JsonResponse(unreadable_document(error), status=503)
+    if not allowed:
+        return JsonResponse(
+            {"error": "sign in, or send Authorization: Bearer <MONITORING_TOKEN>"}, status=401
+        )
+    document = status_document(now=timezone.now())
+    return JsonResponse(document, status=200 if document["ok"] else 503)
