@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from signin.forms import AdminSignInForm, SignInForm
+from triage.api.api import api
 
 # Both sign-in pages say when the throttle refused an attempt (signin/).
 admin.site.login_form = AdminSignInForm
@@ -18,6 +19,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("settings/notifications/", include("triage.notify.urls")),
+    path("api/v1/", api.urls),
     path("", include("triage.urls")),
     path("", include("ingest.urls")),
 ]

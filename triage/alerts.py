@@ -21,6 +21,11 @@ from triage.models import (
     Exclusion,
 )
 
+
+class TransitionRefused(ValidationError):
+    """The alert's status does not allow the change (acknowledging a closed alert)."""
+
+
 TRANSITIONS = {
     Alert.Status.OPEN: {Alert.Status.ACKNOWLEDGED, Alert.Status.CLOSED},
     Alert.Status.ACKNOWLEDGED: {Alert.Status.OPEN, Alert.Status.CLOSED},
@@ -40,7 +45,7 @@ def _change_status(
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
         if to not in TRANSITIONS[alert.status]:
-            raise ValidationError(f"An alert that is {alert.status} cannot become {to}.")
+            raise TransitionRefused(f"An alert that is {alert.status} cannot become {to}.")
         AlertStatusChange.objects.create(
             alert=alert,
             changed_by=by,

@@ -1,0 +1,5 @@
+"""API operations: alerts."""
+
+from ninja import Router
+
+router = Router(tags=["alerts"])

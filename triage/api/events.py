@@ -1,0 +1,5 @@
+"""API operations: events."""
+
+from ninja import Router
+
+router = Router(tags=["events"])

@@ -1,0 +1,5 @@
+"""API operations: exclusions."""
+
+from ninja import Router
+
+router = Router(tags=["exclusions"])
