@@ -20,6 +20,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("settings/notifications/", include("triage.notify.urls")),
     path("api/v1/", api.urls),
+    path("settings/api-tokens/", include("triage.api.urls")),
     path("", include("triage.urls")),
     path("", include("ingest.urls")),
 ]
