@@ -6,13 +6,47 @@ own module of operations (a Router); they call the same services and
 selectors as the pages.
 """
 
+from typing import Any
+
 from ninja import NinjaAPI
 from ninja.openapi.docs import Swagger
+from ninja.openapi.schema import OpenAPISchema
 
 from triage.api import alerts, events, exclusions, problems, rule
 from triage.api.auth import BearerToken
 
-api = NinjaAPI(
+# Every operation can answer these, whatever it declares itself.
+COMMON_ERRORS = {
+    "400": "The body is not JSON.",
+    "401": "No token, or one that is unknown, expired or revoked.",
+    "422": "The request is not valid: `errors` names each refused field.",
+    "429": "Too many requests for this token: retry after `Retry-After` seconds.",
+    "503": "The database cannot be reached.",
+}
+
+
+class Api(NinjaAPI):
+    """The schema says what the operations really answer: errors as application/problem+json."""
+
+    def get_openapi_schema(self, **kwargs: Any) -> OpenAPISchema:
+        schema = super().get_openapi_schema(**kwargs)
+        problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
+        for operations in schema["paths"].values():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                for code, description in COMMON_ERRORS.items():
+                    responses.setdefault(str(code), {"description": description})
+                for code, response in responses.items():
+                    if int(code) >= 400:
+                        response["content"] = {problems.CONTENT_TYPE: problem}
+                responses["401"]["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+                responses["429"]["headers"] = {
+                    "Retry-After": {"schema": {"type": "integer", "minimum": 1}}
+                }
+        return schema
+
+
+api = Api(
     title="asnwatch API",
     version="1",
     description=(

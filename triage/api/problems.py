@@ -7,7 +7,7 @@
 into the body or the query) that was refused.
 """
 
-from http import HTTPStatus
+import logging
 from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
@@ -17,9 +17,17 @@ from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as RequestInvalid
 from pydantic import BaseModel
 
+from config.errors import (
+    DATABASE_UNREACHABLE,
+    PROBLEM_CONTENT_TYPE,
+    database_unreachable,
+    first_line,
+    problem_response,
+)
 from triage.alerts import TransitionRefused
 
-CONTENT_TYPE = "application/problem+json"
+logger = logging.getLogger(__name__)
+CONTENT_TYPE = PROBLEM_CONTENT_TYPE
 
 
 class FieldError(BaseModel):
@@ -56,15 +64,7 @@ class RateLimited(Exception):
 def problem(
     status: int, detail: str = "", *, errors: list[dict[str, str]] | None = None, **headers: str
 ) -> HttpResponse:
-    body = Problem(
-        title=HTTPStatus(status).phrase,
-        status=status,
-        detail=detail,
-        errors=[FieldError(**error) for error in errors] if errors is not None else None,
-    )
-    response = HttpResponse(
-        body.model_dump_json(exclude_none=True), status=status, content_type=CONTENT_TYPE
-    )
+    response = problem_response(status, detail, errors=errors)
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
@@ -150,3 +150,16 @@ def install(api: NinjaAPI) -> None:
     @api.exception_handler(HttpError)
     def http_error(request: HttpRequest, error: HttpError) -> HttpResponse:
         return problem(error.status_code, str(error))
+
+    @api.exception_handler(Exception)
+    def unexpected(request: HttpRequest, error: Exception) -> HttpResponse:
+        if database_unreachable(error):
+            logger.error(
+                "%s %s: the database cannot be reached: %s",
+                request.method,
+                request.path,
+                first_line(error),
+            )
+            return problem(503, DATABASE_UNREACHABLE)
+        logger.error("%s %s failed", request.method, request.path, exc_info=error)
+        return problem(500, "The server failed to answer; the error is in its log.")
