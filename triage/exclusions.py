@@ -170,9 +170,14 @@ def snapshot(exclusion: Exclusion) -> dict[str, Any]:
     return data
 
 
-def _validate(exclusion: Exclusion, *, check_breadth: bool = True) -> None:
+def exclusion_conditions_check(*, exclusion: Exclusion) -> None:
+    """Refuse an exclusion without any condition (saving checks it, and so does a preview)."""
     if exclusion.as_number is None and not any(getattr(exclusion, name) for name in CONDITIONS[1:]):
         raise ValidationError("An exclusion needs at least one condition.")
+
+
+def _validate(exclusion: Exclusion, *, check_breadth: bool = True) -> None:
+    exclusion_conditions_check(exclusion=exclusion)
     if not exclusion.reason.strip():
         raise ValidationError("An exclusion needs a reason.")
     exclusion.full_clean(exclude=["created_by"])
