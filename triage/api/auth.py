@@ -22,6 +22,9 @@ class BearerToken(HttpBearer):
             raise Unauthenticated(check.refusal)
         if check.retry_after is not None:
             raise RateLimited(check.retry_after)
+        # Every operation needs a role; one without any is refused before its input is read.
+        if not user_has_role(check.user, *TRIAGE_ROLES):
+            raise PermissionDenied("Your account has no role; ask an admin for one.")
         request.user = check.user
         return check.token_id
 
