@@ -1,9 +1,9 @@
 """Alert workflow services: open → acknowledged → closed, and back to open; the
-assignee, notes and the investigation-guide checklist.
+assignee, tags, notes and the investigation-guide checklist.
 
-Every status change writes an immutable AlertStatusChange row, and every change
-of assignee an AlertAssignment row, before the alert changes, in the same
-transaction.
+Every status change writes an immutable AlertStatusChange row, every change of
+assignee an AlertAssignment row and every change of tags an AlertTagChange row,
+before the alert changes, in the same transaction.
 """
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -17,6 +17,7 @@ from triage.models import (
     AlertAssignment,
     AlertNote,
     AlertStatusChange,
+    AlertTagChange,
     ChecklistStep,
     Exclusion,
 )
@@ -113,6 +114,45 @@ def alert_assign(
     return alert
 
 
+MAX_TAGS = 20
+MAX_TAG_CHARS = 64
+
+
+def _tags(values: list[str], field: str) -> list[str]:
+    """The tags as given, stripped and without repeats; refuses empty, NUL and over-long ones."""
+    tags = list(dict.fromkeys(value.strip() for value in values))
+    if "" in tags:
+        raise ValidationError({field: "A tag cannot be empty."})
+    if any("\x00" in tag for tag in tags):
+        raise ValidationError({field: "A tag cannot hold a NUL character."})
+    if any(len(tag) > MAX_TAG_CHARS for tag in tags):
+        raise ValidationError({field: f"A tag is at most {MAX_TAG_CHARS} characters."})
+    return tags
+
+
+def alert_tags_change(
+    *, alert: Alert, by: AbstractBaseUser | None, add: list[str], remove: list[str]
+) -> Alert:
+    """Add and remove tags (kibana.alert.workflow_tags); a change is recorded, a no-op is not."""
+    add, remove = _tags(add, "add"), _tags(remove, "remove")
+    if set(add) & set(remove):
+        raise ValidationError({"remove": "A tag cannot be both added and removed."})
+    with transaction.atomic():
+        current = Alert.objects.select_for_update().only("tags").get(pk=alert.pk)
+        added = [tag for tag in add if tag not in current.tags]
+        removed = [tag for tag in remove if tag in current.tags]
+        tags = [tag for tag in current.tags if tag not in removed] + added
+        if len(tags) > MAX_TAGS:
+            raise ValidationError({"add": f"An alert has at most {MAX_TAGS} tags."})
+        if added or removed:
+            AlertTagChange.objects.create(
+                alert_id=alert.pk, changed_by=by, added=added, removed=removed
+            )
+            Alert.objects.filter(pk=alert.pk).update(tags=tags)
+    alert.tags = tags
+    return alert
+
+
 def alert_add_note(*, alert: Alert, by: AbstractBaseUser | None, text: str) -> AlertNote:
     if not text.strip():
         raise ValidationError("A note needs text.")
@@ -136,7 +176,7 @@ def alert_checklist_update(
     return item
 
 
-BULK_ACTIONS = ("acknowledge", "assign", "close")
+BULK_ACTIONS = ("acknowledge", "assign", "close", "reopen")
 
 
 def alerts_bulk_change(
@@ -164,6 +204,8 @@ def alerts_bulk_change(
                 alert_acknowledge(alert=alert, by=by)
             elif action == "assign":
                 alert_assign(alert=alert, assignee=assignee, by=by)
+            elif action == "reopen":
+                alert_reopen(alert=alert, by=by, comment=comment)
             else:
                 alert_close(alert=alert, by=by, reason=reason, comment=comment)
         except ValidationError:

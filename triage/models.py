@@ -187,6 +187,21 @@ class AlertAssignment(models.Model):
         ordering = ["changed_at", "id"]
 
 
+class AlertTagChange(models.Model):
+    """One change of an alert's tags (kibana.alert.workflow_tags). Never updated."""
+
+    alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="tag_changes")
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+    added = models.JSONField(default=list)
+    removed = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+
+
 class AlertNote(models.Model):
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="notes")
     author = models.ForeignKey(

@@ -27,8 +27,10 @@ from triage.audit import ChangeEntry, change_history
 from triage.models import (
     Alert,
     AlertAssignment,
+    AlertEvent,
     AlertNote,
     AlertStatusChange,
+    AlertTagChange,
     ChecklistStep,
     DetectionRun,
     Exclusion,
@@ -206,6 +208,11 @@ def alert_list(*, filters: AlertFilters, after: str | None = None) -> AlertPage:
     )
 
 
+def alerts_matching(*, filters: AlertFilters, limit: int) -> list[Alert]:
+    """The first `limit` alerts the filters match, oldest first (a bulk change's alerts)."""
+    return list(_filtered(filters).order_by("id")[:limit])
+
+
 # Beyond this, a status says "10,000+": counting every closed alert of a year
 # would cost more than the page it is shown on.
 COUNT_CAP = 10_000
@@ -373,6 +380,18 @@ def raw_record(*, event: Event) -> str:
     return json.dumps(event.raw, indent=2, sort_keys=True, ensure_ascii=False)
 
 
+EPISODE_EVENTS = 100
+
+
+def alert_episode(*, alert: Alert, limit: int = EPISODE_EVENTS) -> list[Event]:
+    """The episode's first events in event time (the trigger, and those that joined it)."""
+    return list(
+        Event.objects.filter(
+            pk__in=AlertEvent.objects.filter(alert=alert).values("event_id")
+        ).order_by("timestamp", "id")[:limit]
+    )
+
+
 def alert_checklist(*, alert: Alert) -> dict[str, ChecklistStep]:
     return {
         item.step: item
@@ -384,15 +403,17 @@ def alert_checklist(*, alert: Alert) -> dict[str, ChecklistStep]:
 class HistoryEntry:
     at: datetime
     by: Any
-    kind: str  # status, assignment, note
+    kind: str  # status, assignment, tags, note
     from_value: str = ""
     to_value: str = ""
     reason: str = ""
     text: str = ""
+    tags_added: list[str] = field(default_factory=list)
+    tags_removed: list[str] = field(default_factory=list)
 
 
 def alert_history(*, alert: Alert) -> list[HistoryEntry]:
-    """Every change of the alert's status and assignee, and every note, oldest first."""
+    """Every change of the alert's status, assignee and tags, and every note, oldest first."""
     entries = [
         HistoryEntry(
             at=change.changed_at,
@@ -416,6 +437,16 @@ def alert_history(*, alert: Alert) -> list[HistoryEntry]:
         for change in AlertAssignment.objects.filter(alert=alert).select_related(
             "changed_by", "from_assignee", "to_assignee"
         )
+    ]
+    entries += [
+        HistoryEntry(
+            at=change.changed_at,
+            by=change.changed_by,
+            kind="tags",
+            tags_added=change.added,
+            tags_removed=change.removed,
+        )
+        for change in AlertTagChange.objects.filter(alert=alert).select_related("changed_by")
     ]
     entries += [
         HistoryEntry(at=note.created_at, by=note.author, kind="note", text=note.text)
