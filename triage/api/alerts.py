@@ -14,14 +14,14 @@ from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import Http404, HttpRequest
 from ninja import Field, Path, Query, Router, Schema, Status
-from pydantic import AfterValidator, BeforeValidator, model_validator
+from pydantic import model_validator
 
-from config.env import parse_instant
 from config.queries import BIGINT_MAX
 from ingest.ecs import ecs_document
 from triage import alerts as services
 from triage import rule, selectors
 from triage.api.auth import require_role
+from triage.api.fields import Instant, RowId, Text
 from triage.api.problems import Problem
 from triage.documents import alert_document
 from triage.forms import ChecklistStepForm, CloseForm, CommentForm, NoteForm
@@ -33,26 +33,6 @@ ONE = {404: Problem, **ERRORS}
 # A bulk change touches at most this many alerts per request.
 BULK_LIMIT = 10_000
 AlertId = Annotated[int, Path(ge=1, le=BIGINT_MAX)]
-
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL stores no NUL character: refused here rather than failing there.
-    if "\x00" in value:
-        raise ValueError("must not contain a NUL character")
-    return value
-
-
-def _instant(value: Any) -> datetime:
-    # ISO 8601 text only, read as commands read it; pydantic alone takes "0.5" for a Unix time.
-    if isinstance(value, datetime):
-        return value
-    if not isinstance(value, str):
-        raise ValueError("must be an ISO 8601 date and time, e.g. 2026-01-31T00:00:00Z")
-    return parse_instant(value)
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
-Instant = Annotated[datetime, BeforeValidator(_instant)]
 
 
 def _refuse(form: Form) -> None:
@@ -354,9 +334,7 @@ def alert_tags(request: HttpRequest, id: AlertId, body: TagsChange) -> Tags:
 
 
 class BulkChange(StatusChange):
-    ids: list[Annotated[int, Field(ge=1, le=BIGINT_MAX)]] | None = Field(
-        None, max_length=BULK_LIMIT
-    )
+    ids: list[RowId] | None = Field(None, max_length=BULK_LIMIT)
     filter: AlertFilter | None = Field(None, description="the list's filters")
 
     @model_validator(mode="after")
