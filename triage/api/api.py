@@ -33,7 +33,9 @@ class Api(NinjaAPI):
         problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
         for operations in schema["paths"].values():
             for operation in operations.values():
-                responses = operation.setdefault("responses", {})
+                # ninja keys responses by int; JSON keys are strings: one key per code.
+                responses = {str(code): value for code, value in operation["responses"].items()}
+                operation["responses"] = responses
                 for code, description in COMMON_ERRORS.items():
                     responses.setdefault(str(code), {"description": description})
                 for code, response in responses.items():
