@@ -7,7 +7,7 @@ exclusions` use (triage.exclusions), as the token's user: the same refusals
 changes nothing and records nothing, as in the browser.
 """
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 from django.http import HttpRequest
@@ -125,13 +125,9 @@ class Impact(Schema):
 
 def _out(exclusion: Exclusion, **extra: Any) -> dict[str, Any]:
     names = (*services.CONDITIONS, "reason", "created_by", "created_at", "expires_at", "enabled")
-    fields = {name: getattr(exclusion, name) for name in names}
-    # In UTC, as read back from the database, whatever offset the request gave.
-    if fields["expires_at"] is not None:
-        fields["expires_at"] = fields["expires_at"].astimezone(UTC)
     return {
         "id": exclusion.pk,
-        **fields,
+        **{name: getattr(exclusion, name) for name in names},
         "state": selectors.exclusion_state(exclusion, now=timezone.now()),
         **extra,
     }

@@ -6,7 +6,7 @@ an instant here is ISO 8601 text only, read as commands and settings read one
 character, so text holding one is refused rather than failing at the database.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, Field
@@ -22,11 +22,15 @@ def _no_nul(value: str) -> str:
 
 
 def _instant(value: Any) -> datetime:
-    if isinstance(value, datetime):  # a default, or a value already read
-        return value
-    if not isinstance(value, str):
+    if isinstance(value, str):
+        value = parse_instant(value)
+    elif not isinstance(value, datetime):
         raise ValueError("must be an ISO 8601 date and time, e.g. 2026-01-31T00:00:00Z")
-    return parse_instant(value)
+    # In UTC: PostgreSQL refuses offsets beyond 15:59, which ISO 8601 allows.
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range (years 1 to 9999 in UTC)") from None
 
 
 Text = Annotated[str, AfterValidator(_no_nul)]

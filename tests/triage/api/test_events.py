@@ -119,6 +119,13 @@ def test_it_finds_events_by_each_filter(api, elsewhere, query, condition):
     assert ids(api("analyst").get("events", **query)) == expected
 
 
+def test_an_instant_with_any_offset_iso_8601_allows_is_read(api, story):
+    # PostgreSQL itself refuses offsets beyond 15:59.
+    response = api("analyst").get("events", until="2200-07-18T08:18:38-22:35")
+
+    assert ids(response) == newest_first()
+
+
 def test_it_finds_events_in_a_time_range(api, story):
     attack = story.alice.event.timestamp
     since, until = attack - timedelta(minutes=5), attack + timedelta(minutes=30)
@@ -194,6 +201,7 @@ def test_a_missing_event_is_404(api, story):
         ({"before": "2026-01-01T00:00:00_5"}, "before"),
         ({"since": "0.5"}, "since"),
         ({"until": "yesterday"}, "until"),
+        ({"until": "0001-01-01T00:00:00+05:00"}, "until"),
         ({"source_ip": "203.0.113"}, "source_ip"),
         ({"as_number": "AS64500"}, "as_number"),
         ({"as_number": str(2**32)}, "as_number"),
