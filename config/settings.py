@@ -56,6 +56,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {"init_command": "PRAGMA journal_mode=WAL;"}
+    # SQLite builds a covering index without its INCLUDE columns (models.W040 on
+    # event_direct_lambda_invoke): the index still finds the rows and reads the AS
+    # number from the table instead, which the embedded default's volumes never notice.
+    SILENCED_SYSTEM_CHECKS = ["models.W040"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",

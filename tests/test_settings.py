@@ -50,3 +50,18 @@ def test_it_passes_the_deploy_check_but_for_what_the_https_proxy_handles(tmp_pat
     warnings = set(re.findall(r"\(security\.(W\d+)\)", result.stderr + result.stdout))
     # HSTS (W004) and the HTTP→HTTPS redirect (W008) belong to the reverse proxy.
     assert warnings <= {"W004", "W008"}, result.stderr
+
+
+def test_it_checks_the_embedded_sqlite_database_without_warnings(tmp_path):
+    result = manage(
+        "check",
+        "--database",
+        "default",
+        env={
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'asnwatch.sqlite3'}",
+            "ASNWATCH_VAR_DIR": str(tmp_path),
+        },
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout, result.stdout + result.stderr
