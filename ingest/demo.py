@@ -1,9 +1,12 @@
-"""Demo data for `make run`: GeoIP databases and two weeks of CloudTrail logs.
+"""Demo data for `make run`: GeoIP databases and three weeks of CloudTrail logs.
 
 write_demo() writes asn.mmdb and city.mmdb from demo_networks.csv and, under
 logs/, CloudTrail log files in the S3 layout: the routine activity of three AWS
-accounts and, in the last two days, a few stories of stolen credentials for the
-rule to find. The same seed and `now` give the same log files, byte for byte.
+accounts and a few stories of stolen credentials for the rule to find: two in
+the last full week (the weekly review's default week) and one in the week in
+progress, each after the rule's 10 days of learning when the logs are long
+enough (a story that would fall before the logs begin is not told). The same
+seed and `now` give the same log files, byte for byte.
 
 The stories (all in the production account):
 - the execution role of `orders-api` is used from a DigitalOcean droplet:
@@ -334,8 +337,9 @@ class _Trail:
         identity = self.role_identity(account, role, sessions[-1])
         return _Caller(account, region, identity, address, agent)
 
-    def session_at(self, account: str, role: str, when: datetime) -> _Session:
-        return [s for s in self.sessions[account, role] if s.created <= when][-1]
+    def session_at(self, account: str, role: str, when: datetime) -> _Session | None:
+        started = [s for s in self.sessions.get((account, role), []) if s.created <= when]
+        return started[-1] if started else None
 
     # One builder for every record, then one per API call.
 
@@ -744,19 +748,31 @@ class _Trail:
             key = f"exports/{when:%Y-%m-%d}/part-{hour:02d}.parquet"
             self.get_object(when, trigger, "acme-sandbox-sync", key)
 
-    # The stories of the last two days.
+    # The stories: last week's and this week's (weeks start on Monday, UTC).
 
     def stories(self) -> None:
-        def around(hours: int) -> datetime:
-            return self.now - timedelta(hours=hours, seconds=self.rng.randint(0, 1800))
+        def around(moment: datetime) -> datetime:
+            return moment + timedelta(seconds=self.rng.randint(0, 1800))
 
-        self._stolen_execution_role(around(31))
-        self._stolen_access_key(around(19))
-        self._hostile_ci(around(5))
+        week = self.now.replace(hour=0, minute=0, second=0) - timedelta(days=self.now.weekday())
+        this_week = max(self.now - timedelta(hours=5), week)
+        if this_week + timedelta(hours=1) > self.end:  # the week began less than an hour ago
+            this_week = self.now - timedelta(hours=5)
+        told = (
+            (self._stolen_execution_role, week - timedelta(days=2) + timedelta(hours=9)),
+            (self._stolen_access_key, week - timedelta(days=1) + timedelta(hours=16)),
+            (self._hostile_ci, this_week),
+        )
+        for story, moment in told:
+            when = around(moment)
+            if when >= self.start:
+                story(when)
 
     def _stolen_execution_role(self, when: datetime) -> None:
         """orders-api's session credentials, leaked from the function, used from a droplet."""
         session = self.session_at(PROD, "orders-api-role", when)
+        if session is None:  # the function ran no earlier in the logs: nothing to steal
+            return
         identity = self.role_identity(PROD, "orders-api-role", session)
         attacker = _Caller(
             PROD, HOME_REGION[PROD], identity, DIGITALOCEAN_DROPLET, ATTACKER_CLI, cli=True
@@ -902,7 +918,7 @@ def _write(path: Path, content: bytes) -> None:
     path.write_bytes(content)
 
 
-def write_demo(target: Path, *, now: datetime, days: int = 14, seed: int = 7) -> DemoSummary:
+def write_demo(target: Path, *, now: datetime, days: int = 21, seed: int = 7) -> DemoSummary:
     """Write the demo GeoIP databases and CloudTrail logs under target.
 
     Log files of an earlier run are removed first: their times would not line

@@ -5,6 +5,8 @@ per test would make the module slow); the ingested events live in a
 transaction that is rolled back when the module ends.
 """
 
+import gzip
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from io import StringIO
@@ -22,7 +24,11 @@ from ingest.geoip import network_lookup
 from ingest.logfiles import parse_key
 from ingest.models import Event, LogObject
 
-NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)
+NOW = datetime(2026, 3, 6, 12, 0, tzinfo=UTC)  # a Friday
+THIS_WEEK = datetime(
+    2026, 3, 2, tzinfo=UTC
+)  # its Monday: the review's default week is the one before
+LAST_WEEK = THIS_WEEK - timedelta(days=7)
 PROD, STAGING, SANDBOX = "402186593710", "583920174455", "719305528146"
 TRUSTED_PREFIXES = ("Amazon", "AMAZON", "Google", "GOOGLE", "Microsoft", "MICROSOFT")
 
@@ -140,8 +146,8 @@ def test_it_enriches_sources_with_the_demo_networks(ingested: str) -> None:
 
 
 @pytest.mark.django_db
-def test_it_tells_the_stolen_credential_stories_of_the_last_two_days(ingested: str) -> None:
-    recent = Event.objects.filter(timestamp__gte=NOW - timedelta(days=2))
+def test_it_tells_stolen_credential_stories_in_last_week_and_this_week(ingested: str) -> None:
+    recent = Event.objects.filter(timestamp__gte=LAST_WEEK)
     invokes = recent.filter(provider="lambda.amazonaws.com", action="Invoke", invoked_by=None)
 
     droplet = invokes.filter(
@@ -166,6 +172,11 @@ def test_it_tells_the_stolen_credential_stories_of_the_last_two_days(ingested: s
     hostile = invokes.filter(user_name="ci-deployer", as_organization="M247 Europe SRL")
     assert {event.user_agent for event in hostile} == {"<img src=x onerror=alert(1)>"}
     assert any("<script>" in event.request_parameters["functionName"] for event in hostile)
+
+    # The weekly review shows last week by default: two stories fall in it, one in this week.
+    assert LAST_WEEK <= droplet.timestamp < THIS_WEEK
+    assert all(LAST_WEEK <= event.timestamp < THIS_WEEK for event in abroad)
+    assert all(THIS_WEEK <= event.timestamp < NOW for event in hostile)
 
 
 @pytest.mark.django_db
@@ -217,6 +228,25 @@ def test_it_writes_the_same_bytes_for_the_same_seed_and_now(
 
     assert log_files(tmp_path / "one") == log_files(tmp_path / "two")
     assert log_files(tmp_path / "one") != log_files(tmp_path / "other-seed")
+
+
+@pytest.mark.parametrize(
+    "now",
+    [NOW, THIS_WEEK + timedelta(minutes=20), THIS_WEEK + timedelta(hours=2)],
+    ids=["friday", "monday-00-20", "monday-02-00"],
+)
+@pytest.mark.parametrize("days", [1, 2, 9])
+def test_it_writes_short_demos_telling_only_the_stories_inside_them(
+    tmp_path: Path, days: int, now: datetime
+) -> None:
+    out = StringIO()
+    call_command("demo", target=tmp_path, days=days, now=now, stdout=out)
+
+    assert "log files with" in out.getvalue()
+    for content in log_files(tmp_path).values():
+        for record in json.loads(gzip.decompress(content)).get("Records", []):
+            moment = datetime.fromisoformat(record["eventTime"])
+            assert now - timedelta(days=days + 1) <= moment < now
 
 
 def test_it_keeps_existing_data_unless_forced(tmp_path: Path) -> None:

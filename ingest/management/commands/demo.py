@@ -14,15 +14,15 @@ from ingest.demo import write_demo
 class Command(BaseCommand):
     help = (
         "Write demo data: ASN and City databases and CloudTrail log files of three accounts,"
-        " with a few stolen-credential stories in the last two days. The rule learns for 10"
-        " days, so fewer than 11 days of data raise no alerts."
+        " with a few stolen-credential stories in the last full week and the week in progress."
+        " The rule learns for 10 days, so fewer than 11 days of data raise no alerts."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--target", type=Path, default=None, help="folder to write to (default: var/demo)"
         )
-        parser.add_argument("--days", type=int, default=14, help="days of logs (default: 14)")
+        parser.add_argument("--days", type=int, default=21, help="days of logs (default: 21)")
         parser.add_argument(
             "--now",
             type=parse_instant,
