@@ -23,6 +23,12 @@ $(VENV)/.installed: requirements.txt
 
 install: $(VENV)/.installed
 
+# axe-core, which the browser tests inject into every page (package-lock.json pins it).
+node_modules/.installed: package-lock.json
+	command -v npm >/dev/null || (apt-get update && apt-get install -y npm)
+	npm ci --no-audit --no-fund --loglevel error
+	touch $@
+
 # The web app, a worker and the scheduler, stopped together by Ctrl-C (or when one of
 # them exits). Tasks pass through files under var/broker: no Redis needed.
 CELERY := $(VENV)/bin/celery -A config
@@ -48,7 +54,7 @@ endif
 
 # The suite runs on PostgreSQL; pytest-django creates and drops test_<name>.
 # The browser tests drive Debian's Chromium (Playwright never downloads one).
-test: install
+test: install node_modules/.installed
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/asnwatch} $(VENV)/bin/pytest
 
