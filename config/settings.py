@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "triage",
     "triage.notify",
     "triage.api",
+    "triage.users",
     "signin",
     "ninja",
 ]

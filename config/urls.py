@@ -21,6 +21,7 @@ urlpatterns = [
     path("settings/notifications/", include("triage.notify.urls")),
     path("api/v1/", api.urls),
     path("settings/api-tokens/", include("triage.api.urls")),
+    path("settings/users/", include("triage.users.urls")),
     path("", include("triage.urls")),
     path("", include("ingest.urls")),
 ]
