@@ -8,6 +8,8 @@ from django.shortcuts import render
 
 # Ids are PostgreSQL bigints; anything larger can name no row.
 BIGINT_MAX = 2**63 - 1
+# AS numbers are 32-bit (RFC 6793).
+ASN_MAX = 2**32 - 1
 
 
 def invalid_query(request: HttpRequest, form: forms.Form) -> HttpResponse:

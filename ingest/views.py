@@ -4,25 +4,36 @@ The Sources page and /sources.json also report the concerns other apps' health
 checks find (ingest/health.py), such as a notification destination failing.
 """
 
+import json
 import logging
 import secrets
 from datetime import datetime
+from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError
-from django.db.models import Q
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from config.env import parse_instant
 from config.errors import first_line
-from config.queries import BIGINT_MAX, invalid_query
+from config.queries import ASN_MAX, invalid_query
 from config.roles import TRIAGE_ROLES, triage_required, user_has_role
+from ingest.ecs import ecs_document
 from ingest.health import concerns
 from ingest.models import Event
+from ingest.search import (
+    SCAN_ROWS,
+    EventFilters,
+    Position,
+    event_search,
+    position_parse,
+    position_text,
+)
 from ingest.sources import source_overview
 from ingest.status import status_document, unreadable_document
 
@@ -31,49 +42,123 @@ logger = logging.getLogger(__name__)
 PAGE_SIZE = 50
 
 
-class EventPageQuery(forms.Form):
-    """?before=<@timestamp>_<id>: the last row of the previous page."""
+class EventSearchForm(forms.Form):
+    """The Events page's filters (every one optional) and its page position (?before=)."""
 
-    before = forms.CharField(required=False, max_length=100)
+    account = forms.CharField(required=False, max_length=64, label="Account")
+    user = forms.CharField(required=False, max_length=256, label="User name")
+    asn = forms.IntegerField(required=False, min_value=0, max_value=ASN_MAX, label="AS number")
+    org = forms.CharField(required=False, max_length=256, label="AS organisation")
+    ip = forms.GenericIPAddressField(required=False, label="Source IP")
+    key = forms.CharField(required=False, max_length=128, label="Access key id")
+    action = forms.CharField(required=False, max_length=128, label="Action")
+    provider = forms.CharField(required=False, max_length=128, label="Provider")
+    outcome = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any outcome"), ("success", "success"), ("failure", "failure")],
+    )
+    since = forms.CharField(required=False, max_length=40, label="From (UTC)")
+    until = forms.CharField(required=False, max_length=40, label="To (UTC)")
+    before = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
 
-    def clean_before(self) -> tuple[datetime, int] | None:
+    def _instant(self, name: str) -> datetime | None:
+        value = self.cleaned_data[name].strip()
+        if not value:
+            return None
+        try:
+            return parse_instant(value)
+        except ValueError:
+            raise ValidationError(
+                "An ISO 8601 date or time in UTC, e.g. 2026-11-30 or 2026-11-30T14:00Z."
+            ) from None
+
+    def clean_since(self) -> datetime | None:
+        return self._instant("since")
+
+    def clean_until(self) -> datetime | None:
+        return self._instant("until")
+
+    def clean_before(self) -> Position | None:
         value = self.cleaned_data["before"]
         if not value:
             return None
-        moment, _, pk = value.rpartition("_")
         try:
-            position = datetime.fromisoformat(moment), int(pk)
+            return position_parse(value)
         except ValueError:
-            position = None
-        if position is None or position[0].tzinfo is None or not 0 < position[1] <= BIGINT_MAX:
-            raise ValidationError("Not a page of the events list: start again from its first page.")
-        return position
+            raise ValidationError(
+                "Not a page of the events list: start again from its first page."
+            ) from None
+
+    def filters(self) -> EventFilters:
+        data = self.cleaned_data
+        return EventFilters(
+            account_id=data["account"].strip(),
+            user_name=data["user"].strip(),
+            as_number=data["asn"],
+            as_organization=data["org"].strip(),
+            source_ip=data["ip"] or "",
+            access_key_id=data["key"].strip(),
+            action=data["action"].strip(),
+            provider=data["provider"].strip(),
+            outcome=data["outcome"],
+            since=data["since"],
+            until=data["until"],
+        )
 
 
 @require_GET
 @triage_required
 def events(request: HttpRequest) -> HttpResponse:
-    query = EventPageQuery(request.GET)
-    if not query.is_valid():
-        return invalid_query(request, query)
-    # Keyset pagination: constant cost per page however many millions of events are stored.
-    rows = Event.objects.order_by("-timestamp", "-id").only(
-        "event_id", "timestamp", "provider", "action", "outcome", "account_id",
-        "user_name", "source_address", "source_ip", "as_number", "as_organization",
-    )  # fmt: skip
-    cursor = query.cleaned_data["before"]
-    if cursor:
-        moment, pk = cursor
-        rows = rows.filter(Q(timestamp__lt=moment) | Q(timestamp=moment, id__lt=pk))
-    page = list(rows[: PAGE_SIZE + 1])
-    has_more = len(page) > PAGE_SIZE
-    page = page[:PAGE_SIZE]
-    next_cursor = f"{page[-1].timestamp.isoformat()}_{page[-1].pk}" if has_more else None
+    """Stored events, newest first, under the page's filters (ingest/search.py)."""
+    form = EventSearchForm(request.GET)
+    if not form.is_valid():
+        return invalid_query(request, form)
+    filters = form.filters()
+    before = form.cleaned_data["before"]
+    page = event_search(filters=filters, before=before, limit=PAGE_SIZE)
+    query = {name: value for name, value in request.GET.items() if value and name != "before"}
+    next_query = (
+        urlencode({**query, "before": position_text(page.next)}) if page.next is not None else ""
+    )
     return render(
         request,
         "events.html",
-        {"events": page, "next_cursor": next_cursor, "first_page": cursor is None},
+        {
+            "form": form,
+            "events": page.events,
+            "next_query": next_query,
+            "first_page": before is None,
+            "filtered": bool(query),
+            # A page shorter than asked for, with more to read: only a stretch was searched.
+            "partial": page.next is not None and len(page.events) < PAGE_SIZE,
+            "scan_rows": SCAN_ROWS,
+            "newest_query": urlencode(query),
+        },
     )
+
+
+@require_GET
+@triage_required
+def event_detail(request: HttpRequest, event_id: int) -> HttpResponse:
+    """One event: its ECS fields, and the CloudTrail record as stored."""
+    event = Event.objects.filter(pk=event_id).first()
+    if event is None:
+        raise Http404("No such event.")
+    fields = _flatten(ecs_document(event))
+    raw = json.dumps(event.raw, indent=2, ensure_ascii=False, sort_keys=True)
+    return render(request, "event.html", {"event": event, "fields": fields, "raw": raw})
+
+
+def _flatten(document: dict, prefix: str = "") -> list[tuple[str, object]]:
+    """A nested ECS document as (dotted name, value) rows, in the document's order."""
+    rows: list[tuple[str, object]] = []
+    for name, value in document.items():
+        dotted = f"{prefix}{name}"
+        if isinstance(value, dict) and value:
+            rows += _flatten(value, f"{dotted}.")
+        else:
+            rows.append((dotted, value))
+    return rows
 
 
 @require_GET

@@ -7,11 +7,8 @@ database error.
 
 from django import forms
 
-from config.queries import BIGINT_MAX
+from config.queries import ASN_MAX, BIGINT_MAX
 from ingest.ecs import MAX_FIELD_CHARS
-
-# AS numbers are 32-bit (RFC 6793).
-ASN_MAX = 2**32 - 1
 
 
 def _name() -> forms.CharField:

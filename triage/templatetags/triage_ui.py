@@ -37,6 +37,13 @@ def network_url(organization: str | None, as_number: int | None = None) -> str:
     return ""
 
 
+@register.simple_tag
+def events_url(**filters) -> str:
+    """The Events page under these filters (account, user, asn, org, ip, key, …)."""
+    query = {name: value for name, value in filters.items() if value not in (None, "")}
+    return f"{_path('events')}?{urlencode(query)}"
+
+
 @register.filter
 def alert_url(alert_id: int) -> str:
     return f"{_path('alerts')}{int(alert_id)}/"
