@@ -44,6 +44,25 @@ def events_url(**filters) -> str:
     return f"{_path('events')}?{urlencode(query)}"
 
 
+# ECS fields whose value is an Events page filter: shown as a link to its events.
+_PIVOTS = {
+    "source.ip": "ip",
+    "source.as.number": "asn",
+    "source.as.organization.name": "org",
+    "cloud.account.id": "account",
+    "aws.cloudtrail.user_identity.access_key_id": "key",
+    "event.action": "action",
+}
+
+
+@register.simple_tag
+def ecs_pivot_url(name: str, value) -> str:
+    """The Events page filtered on this field's value, or "" for a field it cannot filter on."""
+    if name not in _PIVOTS or value in (None, ""):
+        return ""
+    return events_url(**{_PIVOTS[name]: value})
+
+
 @register.filter
 def alert_url(alert_id: int) -> str:
     return f"{_path('alerts')}{int(alert_id)}/"

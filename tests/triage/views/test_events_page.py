@@ -107,3 +107,14 @@ def test_only_people_who_triage_see_events(story, people):
     assert ui.client_for(people.outsider).get(f"/events/{event.pk}/").status_code == 403
     assert ui.client_for(None).get(f"/events/{event.pk}/").status_code == 302
     assert ui.client_for(people.admin).get(f"/events/{event.pk}/").status_code == 200
+
+
+def test_the_alert_page_links_its_network_address_and_key_to_their_events(story, client):
+    page = client.get(f"/alerts/{story.alice.pk}/").content.decode()
+
+    event = story.alice.event
+    assert f'href="/events/?ip={ui.EVIL_VPS}" title="Its events"' in page
+    assert 'href="/events/?org=Evil+VPS+Ltd" title="Its events"' in page
+    assert f'href="/events/?account={event.account_id}" title="Its events"' in page
+    if event.access_key_id:
+        assert f'href="/events/?key={event.access_key_id}" title="Its events"' in page
