@@ -30,13 +30,15 @@ node_modules/.installed: package-lock.json
 	touch $@
 
 # The web app, a worker and the scheduler, stopped together by Ctrl-C (or when one of
-# them exits). Tasks pass through files under var/broker: no Redis needed.
+# them exits). Tasks pass through files under var/broker: no Redis needed. Static files
+# are collected into var/static as in production, so WhiteNoise serves them compressed.
 CELERY := $(VENV)/bin/celery -A config
 run: install
 ifdef DEMO
 	env -u GEOIP_ASN_DB -u GEOIP_CITY_DB $(PY) manage.py demo --target $(DEMO)
 endif
 	$(PY) manage.py migrate --no-input --verbosity 0
+	$(PY) manage.py collectstatic --no-input --verbosity 0
 ifdef DEMO
 	$(PY) manage.py ingest_files $(DEMO)/logs
 	$(PY) manage.py detect

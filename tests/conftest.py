@@ -1,5 +1,7 @@
 """Shared fixtures: GeoIP databases written with mmdb-writer, the suite on PostgreSQL."""
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,15 @@ def pytest_configure() -> None:
     engine = settings.DATABASES["default"]["ENGINE"]
     if "postgresql" not in engine:
         pytest.exit("the suite runs on PostgreSQL: set DATABASE_URL (make test does)", 2)
+    # The suite serves static files from the finders (WHITENOISE_USE_FINDERS) and never
+    # collects them: an empty STATIC_ROOT of its own keeps WhiteNoise from warning, as each
+    # test client loads the middleware, that var/static/ was never collected.
+    settings.STATIC_ROOT = tempfile.mkdtemp(prefix="asnwatch-static-")
+
+
+def pytest_unconfigure() -> None:
+    if str(settings.STATIC_ROOT).startswith(tempfile.gettempdir()):
+        os.rmdir(settings.STATIC_ROOT)
 
 
 @pytest.fixture(autouse=True)

@@ -84,6 +84,12 @@ def test_it_serves_the_demo_events_after_make_run(tmp_path: Path):
         assert "lambda.amazonaws.com" in seen
         assert "AMAZON-02" in seen or "AMAZON-AES" in seen
         assert (tmp_path / "var" / "asnwatch.sqlite3").exists()
+        assert (tmp_path / "var" / "static" / "css" / "asnwatch.css.gz").exists()
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=30)
+        log.append(process.communicate(timeout=30)[0])
+    # Nothing a new user should wonder about: no SQLite index warning on any step, no
+    # WhiteNoise warning of a static folder never collected.
+    printed = "".join(log)
+    assert "models.W040" not in printed
+    assert "No directory at" not in printed
