@@ -548,8 +548,27 @@ def measure(base: str, url: str, *, requests: int) -> dict[str, list[float]]:
         record("principal page", f"/principals/?{query}")
     for organization in organizations:
         record("network page", "/networks/?" + urllib.parse.urlencode({"org": organization}))
+    for index, (account, user, organization, address, key) in enumerate(event_samples(url)):
+        query = [
+            {"account": account, "user": user},
+            {"org": organization},
+            {"ip": address},
+            {"key": key},
+        ][index % 4]
+        record("events search", "/events/?" + urllib.parse.urlencode(query))
     measure_api(browser, url, requests=requests, alert_ids=alert_ids, busy=busy, record=record)
     return timings
+
+
+def event_samples(url: str, count: int = 200) -> list[tuple]:
+    """Values an analyst pivots on, from recent events: principal, organisation, IP, key."""
+    with psycopg.connect(url) as db:
+        rows = db.execute(
+            "SELECT account_id, user_name, as_organization, host(source_ip), access_key_id "
+            "FROM ingest_event WHERE source_ip IS NOT NULL AND access_key_id IS NOT NULL "
+            "ORDER BY id DESC LIMIT 2000"
+        ).fetchall()
+    return random.Random(SEED).choices(rows, k=count)
 
 
 def api_paths(url: str) -> list[str]:
@@ -589,13 +608,9 @@ def measure_api(browser, url: str, *, requests: int, alert_ids, busy, record) ->
     for index in range(requests):
         alert_id = rng.choice(busy) if index % 4 == 0 else rng.choice(alert_ids)
         record("api: alert detail", f"/api/v1/alerts/{alert_id}", bearer)
-    with psycopg.connect(url) as db:
-        samples = db.execute(
-            "SELECT account_id, user_name, as_organization, host(source_ip) FROM ingest_event "
-            "WHERE source_ip IS NOT NULL ORDER BY id DESC LIMIT 2000"
-        ).fetchall()
-    for index in range(requests):
-        account, user, organization, address = rng.choice(samples)
+    for index, (account, user, organization, address, _key) in enumerate(
+        event_samples(url, requests)
+    ):
         query = [
             {"account_id": account, "user_name": user},
             {"organization": organization},
@@ -623,6 +638,7 @@ def report(client: dict[str, list[float]], server: dict[str, list[float]]) -> No
     print(
         f"\nat the server: alert list (all kinds) p95 {percentile(combined('list'), 0.95):.1f} ms, "
         f"alert page p95 {percentile(combined('alert_page'), 0.95):.1f} ms, "
+        f"events search p95 {percentile(combined('events_search'), 0.95):.1f} ms, "
         f"API p95 {percentile(combined('api'), 0.95):.1f} ms (target < 150 ms)"
     )
     load = os.getloadavg()
