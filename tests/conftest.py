@@ -1,6 +1,6 @@
 """Shared fixtures: GeoIP databases written with mmdb-writer, the suite on PostgreSQL."""
 
-import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -39,7 +39,7 @@ def pytest_configure() -> None:
 
 def pytest_unconfigure() -> None:
     if str(settings.STATIC_ROOT).startswith(tempfile.gettempdir()):
-        os.rmdir(settings.STATIC_ROOT)
+        shutil.rmtree(settings.STATIC_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
