@@ -6,6 +6,8 @@ assignee an AlertAssignment row and every change of tags an AlertTagChange row,
 before the alert changes, in the same transaction.
 """
 
+from dataclasses import dataclass
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -25,6 +27,11 @@ from triage.models import (
 
 class TransitionRefused(ValidationError):
     """The alert's status does not allow the change (acknowledging a closed alert)."""
+
+    def __init__(self, message: str, *args, status: str = "", **kwargs):
+        super().__init__(message, *args, **kwargs)
+        # The status that refused, as read under the row lock.
+        self.status = status
 
 
 TRANSITIONS = {
@@ -46,7 +53,9 @@ def _change_status(
     with transaction.atomic():
         alert = Alert.objects.select_for_update().get(pk=alert.pk)
         if to not in TRANSITIONS[alert.status]:
-            raise TransitionRefused(f"An alert that is {alert.status} cannot become {to}.")
+            raise TransitionRefused(
+                f"An alert that is {alert.status} cannot become {to}.", status=alert.status
+            )
         AlertStatusChange.objects.create(
             alert=alert,
             changed_by=by,
@@ -179,6 +188,18 @@ def alert_checklist_update(
 BULK_ACTIONS = ("acknowledge", "assign", "close", "reopen")
 
 
+@dataclass(frozen=True)
+class BulkOutcome:
+    """What a bulk action did: how many alerts changed, and the ones it skipped.
+
+    A skipped alert carries the status that refused the change (or, for an
+    assignment, the assignee it already had), so the page can say why.
+    """
+
+    changed: int
+    skipped: list[Alert]
+
+
 def alerts_bulk_change(
     *,
     alerts: list[Alert],
@@ -187,29 +208,34 @@ def alerts_bulk_change(
     assignee: AbstractBaseUser | None = None,
     reason: str = "",
     comment: str = "",
-) -> tuple[int, int]:
-    """Apply one workflow action to many alerts; returns (changed, skipped).
+) -> BulkOutcome:
+    """Apply one workflow action to many alerts.
 
-    An alert the action does not apply to (acknowledging a closed alert) is
-    skipped, not an error: the others still change.
+    An alert the action does not apply to (acknowledging a closed alert, assigning
+    an alert to the person it is already assigned to) is skipped, not an error:
+    the others still change.
     """
     if action not in BULK_ACTIONS:
         raise ValidationError(f"{action!r} is not a bulk action.")
     if action == "close" and reason not in Alert.CloseReason.values:
         raise ValidationError("Closing needs a reason.")
-    changed = skipped = 0
+    changed, skipped = 0, []
     for alert in alerts:
         try:
             if action == "acknowledge":
                 alert_acknowledge(alert=alert, by=by)
             elif action == "assign":
+                if alert.assignee_id == (assignee.pk if assignee else None):
+                    skipped.append(alert)
+                    continue
                 alert_assign(alert=alert, assignee=assignee, by=by)
             elif action == "reopen":
                 alert_reopen(alert=alert, by=by, comment=comment)
             else:
                 alert_close(alert=alert, by=by, reason=reason, comment=comment)
-        except ValidationError:
-            skipped += 1
+        except TransitionRefused as refused:
+            alert.status = refused.status  # may be newer than the caller's
+            skipped.append(alert)
         else:
             changed += 1
-    return changed, skipped
+    return BulkOutcome(changed=changed, skipped=skipped)

@@ -7,11 +7,12 @@ so every page also works with JavaScript off.
 """
 
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -41,6 +42,8 @@ from triage.queries import NetworkQuery, PrincipalQuery
 from triage.remediation import remediation_commands
 
 NEW_FOR = timedelta(hours=1)
+# What the list's "new" badge means, said on the badge and under the list.
+NEW_MEANING = "Open, and detected since your previous visit or within the last hour"
 # A list view this long after the previous one starts a new visit (for "new" alerts).
 VISIT_GAP = timedelta(minutes=30)
 SESSION_WRITE_EVERY = timedelta(minutes=5)
@@ -84,14 +87,17 @@ def _parse(value: str | None) -> datetime | None:
         return None
 
 
-@require_GET
-@triage_required
-def alert_list(request: HttpRequest) -> HttpResponse:
+def _list_page(request: HttpRequest, query: QueryDict, path: str, **extra) -> HttpResponse:
+    """The list as `query` filters it: the page, or to htmx the results it swaps.
+
+    `path` is the list's own address with that query, for the bulk form to come
+    back to; a bulk action renders the list itself when it refuses or asks first.
+    """
     now = timezone.now()
     users = selectors.assignable_users()
-    form = AlertFilterForm(request.GET, users=users)
+    form = AlertFilterForm(query, users=users)
     filters = form.filters(user=request.user, now=now)
-    page = selectors.alert_list(filters=filters, after=request.GET.get("after"))
+    page = selectors.alert_list(filters=filters, after=query.get("after"))
     counts = selectors.alert_status_counts(filters=filters)
     new_since = _new_since(request, now)
     for alert in page.alerts:
@@ -99,13 +105,21 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "chosen": form.chosen(),
+        "query": query,
+        "list_path": path,
         "filters": filters,
         "page": page,
+        "any_new": any(alert.is_new for alert in page.alerts),
+        "new_since": new_since,
+        "new_meaning": NEW_MEANING,
         "tabs": [(value, label, counts[value]) for value, label in Alert.Status.choices],
         "total": selectors.status_total(counts),
         "close_reasons": Alert.CloseReason.choices,
         "users": users,
-        "first_page": not request.GET.get("after"),
+        "first_page": not query.get("after"),
+        "selected": set(),
+        "bulk": {"assignee": str(request.user.pk)},
+        **extra,
     }
     if request.htmx and request.htmx.target == "alert-results":
         response = render(request, "triage/alert_results.html", context)
@@ -118,6 +132,12 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@require_GET
+@triage_required
+def alert_list(request: HttpRequest) -> HttpResponse:
+    return _list_page(request, request.GET, request.get_full_path())
+
+
 def _back_to_list(request: HttpRequest) -> HttpResponse:
     target = request.POST.get("next", "")
     # A path on this site only: redirect() would look up any other word as a view's name.
@@ -128,18 +148,77 @@ def _back_to_list(request: HttpRequest) -> HttpResponse:
     return redirect("alerts")
 
 
+def _list_query(request: HttpRequest) -> tuple[QueryDict, str]:
+    """The filters of the list the bulk form was sent from, and its address."""
+    target = urlsplit(request.POST.get("next", ""))
+    if target.path == reverse("alerts") and not (target.scheme or target.netloc):
+        return QueryDict(target.query), target.geturl()
+    return QueryDict(), reverse("alerts")
+
+
+# Closing more alerts than this at once asks first.
+CLOSE_WITHOUT_ASKING = 1
+BULK_DONE = {"acknowledge": "acknowledged", "close": "closed", "reopen": "reopened"}
+BULK_TO = {
+    "acknowledge": Alert.Status.ACKNOWLEDGED,
+    "close": Alert.Status.CLOSED,
+    "reopen": Alert.Status.OPEN,
+}
+
+
+def _bulk_outcome(data: dict, outcome: services.BulkOutcome, *, missing: int) -> str:
+    """What happened to each selected alert: "2 acknowledged; 1 skipped: closed alerts
+    cannot be acknowledged."
+    """
+    action = data["action"]
+    who = data["assignee_user"].get_username() if data["assignee_user"] else None
+    if action == "assign":
+        done = f"assigned to {who or 'nobody'}"
+    elif action == "close":
+        done = f"closed as {Alert.CloseReason(data['reason']).label.lower()}"
+    else:
+        done = BULK_DONE[action]
+    why: dict[str, int] = {}
+    for alert in outcome.skipped:
+        if action == "assign":
+            reason = f"already assigned to {who}" if who else "already unassigned"
+        elif alert.status == BULK_TO[action]:
+            reason = f"already {alert.status}"
+        else:
+            reason = f"{alert.status} alerts cannot be {BULK_DONE[action]}"
+        why[reason] = why.get(reason, 0) + 1
+    if missing:
+        why["not found"] = missing
+    parts = [f"{outcome.changed} {done}", *(f"{n} skipped: {reason}" for reason, n in why.items())]
+    return "; ".join(parts) + "."
+
+
 @require_POST
 @triage_required
 def alert_bulk(request: HttpRequest) -> HttpResponse:
+    """Apply one action to the ticked alerts.
+
+    A refusal, or closing many before the confirmation, shows the list again with
+    the same filters, the same alerts ticked and what was typed; an outcome goes
+    to the list as a message (JavaScript off) or inside the swapped results (htmx).
+    """
+    query, path = _list_query(request)
     form = BulkActionForm(request.POST, users=selectors.assignable_users())
+    ticked = {int(pk) for pk in request.POST.getlist("alerts") if pk.isascii() and pk.isdigit()}
+    again = {"selected": ticked, "bulk": request.POST}
     if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
-        return _back_to_list(request)
+        errors = [error for errors in form.errors.values() for error in errors]
+        return _list_page(request, query, path, bulk_error=" ".join(errors), **again)
     data = form.cleaned_data
+    if data["action"] == "close" and len(data["alerts"]) > CLOSE_WITHOUT_ASKING:
+        token = f"{len(data['alerts'])}:{data['reason']}"
+        # The page asking first sends back what it asked about ("3:false_positive").
+        if request.POST.get("confirm") != token:
+            reason = Alert.CloseReason(data["reason"]).label.lower()
+            confirm = {"token": token, "count": len(data["alerts"]), "reason": reason}
+            return _list_page(request, query, path, bulk_confirm=confirm, **again)
     chosen = list(Alert.objects.filter(pk__in=data["alerts"]).order_by("pk"))
-    changed, skipped = services.alerts_bulk_change(
+    outcome = services.alerts_bulk_change(
         alerts=chosen,
         by=request.user,
         action=data["action"],
@@ -147,11 +226,10 @@ def alert_bulk(request: HttpRequest) -> HttpResponse:
         reason=data.get("reason") or "",
         comment=data.get("comment") or "",
     )
-    verb = {"acknowledge": "Acknowledged", "assign": "Assigned", "close": "Closed"}[data["action"]]
-    text = f"{verb} {changed} alert{'s' if changed != 1 else ''}."
-    if skipped:
-        text += f" {skipped} could not change (already in that state)."
-    messages.success(request, text)
+    text = _bulk_outcome(data, outcome, missing=len(data["alerts"]) - len(chosen))
+    if request.htmx:
+        return _list_page(request, query, path, bulk_notice=text)
+    (messages.warning if outcome.skipped else messages.success)(request, text)
     return _back_to_list(request)
 
 
@@ -165,9 +243,10 @@ def _workflow_context(alert: Alert, **extra) -> dict:
         "users": selectors.assignable_users(),
         "close_form": extra.pop("close_form", None) or CloseForm(),
         "history": selectors.alert_history(alert=alert),
-        "can_acknowledge": alert.status == Alert.Status.OPEN,
-        "can_close": alert.status != Alert.Status.CLOSED,
-        "can_reopen": alert.status != Alert.Status.OPEN,
+        # Only the changes the service allows from this status (triage.alerts.TRANSITIONS).
+        "can_acknowledge": Alert.Status.ACKNOWLEDGED in services.TRANSITIONS[alert.status],
+        "can_close": Alert.Status.CLOSED in services.TRANSITIONS[alert.status],
+        "can_reopen": Alert.Status.OPEN in services.TRANSITIONS[alert.status],
         **extra,
     }
 
@@ -306,11 +385,13 @@ def alert_reopen(request: HttpRequest, alert_id: int) -> HttpResponse:
     alert = _get_alert_for_user(request, alert_id)
     form = CommentForm(request.POST)
     comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    # An acknowledged alert goes back to the queue; only a closed one is reopened.
+    text = "Alert back to open." if alert.status == Alert.Status.ACKNOWLEDGED else "Alert reopened."
     try:
         services.alert_reopen(alert=alert, by=request.user, comment=comment)
     except ValidationError as error:
         return _error(request, alert, error)
-    return _after_change(request, alert, "Alert reopened.")
+    return _after_change(request, alert, text)
 
 
 @require_POST

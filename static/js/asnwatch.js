@@ -33,14 +33,35 @@
           row.checked = box.checked;
         });
       });
+      var rows = cell.closest("table").querySelectorAll("td.select input[type=checkbox]");
+      box.checked = rows.length > 0 && Array.prototype.every.call(rows, function (row) { return row.checked; });
       cell.appendChild(box);
     });
+  }
+
+  // "N selected" beside the bulk actions (the server-side confirmation names the count without it).
+  function countSelected(form) {
+    var output = form.querySelector("output.bulk-count");
+    if (!output) {
+      return;
+    }
+    var count = form.querySelectorAll("td.select input[type=checkbox]:checked").length;
+    output.textContent = count + " selected";
+    output.hidden = false;
   }
 
   function run(root) {
     enhance(root);
     selectAll(root);
+    root.querySelectorAll("form.bulk").forEach(countSelected);
   }
+
+  document.addEventListener("change", function (event) {
+    var form = event.target.closest && event.target.closest("form.bulk");
+    if (form) {
+      countSelected(form);
+    }
+  });
 
   document.addEventListener("DOMContentLoaded", function () { run(document); });
   document.addEventListener("htmx:afterSettle", function (event) { run(event.target); });

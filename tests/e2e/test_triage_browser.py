@@ -170,6 +170,58 @@ def test_it_shows_hostile_fields_as_text_and_runs_nothing(live_server, browser, 
     assert problems == [], problems  # no dialog opened, no CSP violation reported
 
 
+def test_it_counts_the_selected_alerts_and_asks_before_closing_many(
+    live_server, browser, story, people
+):
+    base = live_server.url
+    page, problems = page_for(browser)
+    sign_in(page, base)
+    count = page.locator("form.bulk output.bulk-count")
+
+    expect(count).to_have_text("0 selected")
+    page.check(f"input[name=alerts][value='{story.alice.pk}']")
+    expect(count).to_have_text("1 selected")
+    page.check("table.alerts th.select input")  # select all
+    expect(count).to_have_text("2 selected")
+
+    page.evaluate("window.stayed = true")  # gone if the page reloads
+    page.select_option("#bulk-reason", "false_positive")
+    page.click("form.bulk .bulk-bar button[value=close]")
+    confirmation = page.locator("form.bulk .bulk-confirm")
+    expect(confirmation).to_contain_text("Close 2 alerts as false positive?")
+    expect(page.locator("input[name=alerts]:checked")).to_have_count(2)
+    expect(count).to_have_text("2 selected")
+    assert set(Alert.objects.values_list("status", flat=True)) == {"open"}
+
+    confirmation.locator("button").click()
+    expect(page.locator("form.bulk .notice")).to_have_text("2 closed as false positive.")
+    expect(page.locator("table.alerts")).to_have_count(0)  # the open tab is empty now
+    assert page.evaluate("window.stayed === true")  # swapped in place, no reload
+    assert set(Alert.objects.values_list("status", "close_reason")) == {
+        ("closed", "false_positive")
+    }
+    assert problems == [], problems  # no native dialog, no CSP violation
+
+
+def test_it_asks_before_closing_many_with_javascript_off(live_server, browser, story, people):
+    base = live_server.url
+    page, _ = page_for(browser, javascript=False)
+    sign_in(page, base)
+
+    page.check(f"input[name=alerts][value='{story.alice.pk}']")
+    page.check(f"input[name=alerts][value='{story.role.pk}']")
+    page.click("form.bulk .bulk-bar button[value=close]")
+    expect(page.locator("form.bulk .error")).to_have_text("Closing needs a reason.")
+    expect(page.locator("input[name=alerts]:checked")).to_have_count(2)
+
+    page.select_option("#bulk-reason", "duplicate")
+    page.click("form.bulk .bulk-bar button[value=close]")
+    expect(page.locator("form.bulk .bulk-confirm")).to_contain_text("Close 2 alerts as duplicate?")
+    page.click("form.bulk .bulk-confirm button")
+    expect(page.locator(".messages")).to_contain_text("2 closed as duplicate.")
+    assert set(Alert.objects.values_list("status", flat=True)) == {"closed"}
+
+
 def test_it_works_with_javascript_off(live_server, browser, story, people):
     base = live_server.url
     page, _ = page_for(browser, javascript=False)
@@ -183,7 +235,7 @@ def test_it_works_with_javascript_off(live_server, browser, story, people):
 
     page.check(f"input[name=alerts][value='{story.role.pk}']")
     page.click("form.bulk button[value=acknowledge]")
-    expect(page.locator(".messages")).to_contain_text("Acknowledged 1 alert")
+    expect(page.locator(".messages")).to_contain_text("1 acknowledged.")
 
     page.goto(f"{base}/alerts/{story.role.pk}/")
     page.check("#step-check-activity input[name=done]")

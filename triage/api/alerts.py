@@ -373,5 +373,7 @@ def alerts_bulk(request: HttpRequest, body: BulkChange) -> BulkResult:
         chosen = selectors.alerts_matching(filters=filters, limit=BULK_LIMIT + 1) if filters else []
         more = len(chosen) > BULK_LIMIT
         chosen = chosen[:BULK_LIMIT]
-    changed, skipped = services.alerts_bulk_change(alerts=chosen, by=request.user, **change)
-    return BulkResult(changed=changed, skipped=skipped, not_found=not_found, more=more)
+    outcome = services.alerts_bulk_change(alerts=chosen, by=request.user, **change)
+    return BulkResult(
+        changed=outcome.changed, skipped=len(outcome.skipped), not_found=not_found, more=more
+    )

@@ -4,6 +4,8 @@ Each action is tested as a plain form POST (JavaScript off: a redirect back to
 the page) and as htmx sends it (the fragment it swaps).
 """
 
+import re
+
 import pytest
 
 from tests.triage import ui
@@ -111,6 +113,36 @@ def test_it_reopens_a_closed_alert(story, client):
     alert = fresh(story.alice)
     assert (alert.status, alert.close_reason) == ("open", "")
     assert AlertStatusChange.objects.last().comment == "not a duplicate after all"
+
+
+def buttons(response) -> list[str]:
+    """The labels of the workflow panel's buttons."""
+    panel = response.content.decode().split('id="alert-workflow"', 1)[1].split("<h3>History", 1)[0]
+    return [label.strip() for label in re.findall(r"<button[^>]*>([^<]*)</button>", panel)]
+
+
+@pytest.mark.parametrize(
+    ("status", "offered"),
+    [
+        ("open", ["Acknowledge", "Assign to me", "Assign", "Close alert", "Add note"]),
+        ("acknowledged", ["Assign to me", "Assign", "Close alert", "Back to open", "Add note"]),
+        ("closed", ["Assign to me", "Assign", "Reopen", "Add note"]),
+    ],
+)
+def test_it_offers_only_the_changes_the_status_allows(story, client, status, offered):
+    Alert.objects.filter(pk=story.alice.pk).update(status=status)
+
+    assert buttons(client.get(f"/alerts/{story.alice.pk}/")) == offered
+
+
+def test_it_puts_an_acknowledged_alert_back_to_open_and_says_so(story, people, client):
+    client.post(url(story.alice, "acknowledge"))
+
+    response = client.post(url(story.alice, "reopen"), headers={"HX-Request": "true"})
+
+    assert fresh(story.alice).status == "open"
+    assert "Alert back to open." in response.content.decode()
+    assert "Acknowledge" in buttons(response)
 
 
 def test_it_adds_notes_and_refuses_empty_ones(story, people, client):

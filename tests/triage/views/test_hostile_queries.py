@@ -120,7 +120,7 @@ def _forms(story, office) -> dict[str, tuple[str, dict[str, str], list[str]]]:
         "bulk": (
             "/alerts/bulk/",
             {"action": "acknowledge", "alerts": str(alice)},
-            ["action", "alerts", "assignee", "reason", "comment", "next"],
+            ["action", "alerts", "assignee", "reason", "comment", "confirm", "next"],
         ),
         "assign": (f"/alerts/{alice}/assign/", {"assignee": "me"}, ["assignee"]),
         "close": (f"/alerts/{alice}/close/", {"reason": reason}, ["reason", "comment"]),
