@@ -41,7 +41,7 @@ endif
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 ifdef DEMO
 	$(PY) manage.py ingest_files $(DEMO)/logs
-	$(PY) manage.py detect
+	$(PY) manage.py detect --backfill
 endif
 	$(PY) manage.py ensure_login admin
 	@echo "asnwatch: http://127.0.0.1:$(PORT)/ (web, worker and scheduler; Ctrl-C stops them)"

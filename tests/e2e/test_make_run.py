@@ -85,6 +85,10 @@ def test_it_serves_the_demo_events_after_make_run(tmp_path: Path):
         assert "AMAZON-02" in seen or "AMAZON-AES" in seen
         assert (tmp_path / "var" / "asnwatch.sqlite3").exists()
         assert (tmp_path / "var" / "static" / "css" / "asnwatch.css.gz").exists()
+        # The weekly review opens on last week: the demo's alerts of that week are in it.
+        last_week = browser.open(f"{base}/review/alerts.csv").read().decode()
+        assert "orders-api-role" in last_week
+        assert "james.wright" in last_week
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         log.append(process.communicate(timeout=30)[0])
