@@ -59,6 +59,8 @@ def pages(story: ui.Story, exclusion_id: int) -> dict[str, str]:
         "my-notifications": "/account/notifications/",
         "api-tokens": "/settings/api-tokens/",
         "notifications": "/settings/notifications/",
+        "users": "/settings/users/",
+        "event": f"/events/{story.role.event_id}/",
     }
 
 
