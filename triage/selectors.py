@@ -14,7 +14,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import BooleanField, F, Func, Prefetch, Q, QuerySet, Sum, Value
+from django.db.models import BooleanField, F, Func, Max, Prefetch, Q, QuerySet, Sum, Value
 from django.db.models.fields.json import KT, KeyTextTransform
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -257,6 +257,28 @@ def alert_status_counts(*, filters: AlertFilters) -> dict[str, StatusCount]:
         grouped = dict(cursor.fetchall())
     capped = sum(grouped.values()) > limit
     return {status: StatusCount(grouped.get(status, 0), capped=capped) for status in statuses}
+
+
+# "99+ new alerts": the notice needs no exact count beyond this.
+NEWER_CAP = 99
+
+
+def newest_alert_id() -> int:
+    """The highest alert id: alerts opened later have higher ones."""
+    return Alert.objects.aggregate(newest=Max("id"))["newest"] or 0
+
+
+def alerts_newer_than(*, filters: AlertFilters, alert_id: int) -> StatusCount:
+    """Alerts opened after alert_id that the list's filters would show, up to NEWER_CAP."""
+    newer = _filtered(filters).filter(id__gt=alert_id).order_by().values("id")
+    found = newer[: NEWER_CAP + 1].count()
+    return StatusCount(min(found, NEWER_CAP), capped=found > NEWER_CAP)
+
+
+def open_alert_count() -> StatusCount:
+    """Every open alert, for the browser tab's title (counted up to COUNT_CAP)."""
+    found = Alert.objects.filter(status=Alert.Status.OPEN).values("id")[: COUNT_CAP + 1].count()
+    return StatusCount(min(found, COUNT_CAP), capped=found > COUNT_CAP)
 
 
 def status_total(counts: dict[str, StatusCount]) -> StatusCount:

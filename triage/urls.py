@@ -5,6 +5,7 @@ from triage import allowlist_views, review_views, views
 urlpatterns = [
     path("alerts/", views.alert_list, name="alerts"),
     path("alerts/bulk/", views.alert_bulk, name="alert_bulk"),
+    path("alerts/new/", views.alerts_new, name="alerts_new"),
     path("alerts/<int:alert_id>/", views.alert_detail, name="alert"),
     path("alerts/<int:alert_id>/acknowledge/", views.alert_acknowledge, name="alert_acknowledge"),
     path("alerts/<int:alert_id>/assign/", views.alert_assign, name="alert_assign"),

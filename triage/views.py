@@ -9,6 +9,7 @@ so every page also works with JavaScript off.
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -103,6 +104,9 @@ def _list_page(request: HttpRequest, query: QueryDict, path: str, **extra) -> Ht
     for alert in page.alerts:
         alert.is_new = alert.status == Alert.Status.OPEN and alert.created_at > new_since
     context = {
+        "newest_id": selectors.newest_alert_id(),
+        "poll_seconds": settings.ALERT_LIST_POLL_SECONDS,
+        "open_count": selectors.open_alert_count(),
         "form": form,
         "chosen": form.chosen(),
         "query": query,
@@ -136,6 +140,28 @@ def _list_page(request: HttpRequest, query: QueryDict, path: str, **extra) -> Ht
 @triage_required
 def alert_list(request: HttpRequest) -> HttpResponse:
     return _list_page(request, request.GET, request.get_full_path())
+
+
+@require_GET
+@triage_required
+def alerts_new(request: HttpRequest) -> HttpResponse:
+    """Polled by the list: how many alerts its filters would show arrived since it was
+    drawn (newer than ?newer_than=), and the open count for the tab's title."""
+    try:
+        newest = int(request.GET.get("newer_than", ""))
+    except ValueError:
+        return HttpResponse("newer_than: an alert id", status=400, content_type="text/plain")
+    query = request.GET.copy()
+    for name in ("newer_than", "after"):
+        query.pop(name, None)
+    users = selectors.assignable_users()
+    filters = AlertFilterForm(query, users=users).filters(user=request.user, now=timezone.now())
+    context = {
+        "newer": selectors.alerts_newer_than(filters=filters, alert_id=newest),
+        "open_count": selectors.open_alert_count(),
+        "list_url": f"{reverse('alerts')}?{query.urlencode()}",
+    }
+    return render(request, "triage/alerts_new.html", context)
 
 
 def _back_to_list(request: HttpRequest) -> HttpResponse:

@@ -246,3 +246,32 @@ def test_it_works_with_javascript_off(live_server, browser, story, people):
     page.click("button:text('Close alert')")
     expect(page.locator("#alert-workflow dl.state")).to_contain_text("Closed")
     assert Alert.objects.get(pk=story.role.pk).close_reason == "false_positive"
+
+
+def test_the_list_tells_of_new_alerts_without_losing_the_selection(
+    live_server, browser, story, people, settings, tmp_path
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from tests.cloudtrail import principal_invoke, run_detect, run_ingest_files, write_log
+
+    settings.ALERT_LIST_POLL_SECONDS = 1
+    page, problems = page_for(browser)
+    sign_in(page, live_server.url)
+    expect(page).to_have_title(re.compile(r"^\(2 open\) Alerts"))
+    page.check(f"input[name=alerts][value='{story.alice.pk}']")
+
+    newcomer = principal_invoke(
+        timezone.now() - timedelta(minutes=1), user="newcomer", source_ip=ui.EVIL_VPS
+    )
+    assert run_ingest_files(write_log(tmp_path / "later.json.gz", [newcomer])).error is None
+    run_detect()
+
+    expect(page.locator("a.new-alerts")).to_have_text("1 new alert — show", timeout=10_000)
+    expect(page).to_have_title(re.compile(r"^\(3 open\) Alerts"))
+    expect(page.locator(f"input[name=alerts][value='{story.alice.pk}']")).to_be_checked()
+    page.click("a.new-alerts")
+    expect(page.locator("table.alerts tbody tr")).to_have_count(3)
+    assert problems == [], problems
