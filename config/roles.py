@@ -9,6 +9,7 @@ views (events, alerts, sources) use it and ingest must not import triage.
 
 from collections.abc import Callable
 from functools import wraps
+from typing import NoReturn
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -39,6 +40,14 @@ def user_has_role(user, *roles: str) -> bool:
     return bool(user_roles(user) & set(roles))
 
 
+def refuse(request: HttpRequest, *roles: str) -> NoReturn:
+    """403, noting on the request the roles that would allow it, for the page to name them
+    (one who holds a role is told the one they lack, not to join the one they hold)."""
+    request.roles_needed = roles
+    request.roles_held = sorted(user_roles(request.user))
+    raise PermissionDenied(f"needs the {' or '.join(roles)} role")
+
+
 def role_required(*roles: str) -> Callable:
     """Anonymous → the login page; signed in without one of roles → 403."""
 
@@ -46,7 +55,7 @@ def role_required(*roles: str) -> Callable:
         @wraps(view)
         def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not user_has_role(request.user, *roles):
-                raise PermissionDenied("no role")
+                refuse(request, *roles)
             return view(request, *args, **kwargs)
 
         return login_required(wrapped)

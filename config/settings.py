@@ -188,6 +188,9 @@ DETECTION_BASELINE_START = env_datetime("DETECTION_BASELINE_START")
 DETECTION_MAX_ALERTS_PER_RUN = env_int("DETECTION_MAX_ALERTS_PER_RUN", 100, minimum=1)
 HISTORY_WINDOW = timedelta(days=10)
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30, minimum=HISTORY_WINDOW.days)
+# An exclusion hiding more than this share (%) of the rule's candidates of the
+# last 30 days is saved only when confirmed (triage.exclusions); 100: never asked.
+EXCLUSION_CONFIRM_SHARE_PERCENT = env_int("EXCLUSION_CONFIRM_SHARE_PERCENT", 20, minimum=0)
 
 # Weekly review: the digest's schedule (minute hour day-of-month month day-of-week,
 # as cron writes it, in UTC), its recipients, and the address its link points at.

@@ -4,18 +4,21 @@ preview, and adding an exclusion from an alert.
 Analysts may look; only allowlist admins (and superusers) change anything, which
 the views check first and the services (triage.exclusions) check again. Saving
 takes two submits: the first shows what the exclusion would match, the second
-saves exactly the conditions that were previewed.
+saves exactly the conditions that were previewed. A preview needs only
+conditions; saving needs a reason too, and for an exclusion hiding a large
+share of the candidates, the confirmation box the preview then shows.
 """
 
+from django.conf import settings
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.queries import invalid_query
-from config.roles import triage_required
+from config.roles import ALLOWLIST_ADMIN, refuse, triage_required
 from triage import exclusions as services
 from triage import selectors
 from triage.forms import ExclusionForm, ExclusionFromAlertForm
@@ -25,7 +28,7 @@ from triage.queries import ExclusionPrefillQuery
 
 def _require_admin(request: HttpRequest) -> None:
     if not services.user_can_change_exclusions(request.user):
-        raise PermissionDenied("only allowlist admins change exclusions")
+        refuse(request, ALLOWLIST_ADMIN)
 
 
 def _get_exclusion_for_admin(request: HttpRequest, exclusion_id: int) -> Exclusion:
@@ -103,6 +106,7 @@ def _editor(
         "impact": impact,
         "refusal": refusal,
         "impact_days": services.IMPACT_DAYS,
+        "confirm_share": settings.EXCLUSION_CONFIRM_SHARE_PERCENT,
     }
     return render(request, "triage/exclusion_form.html", context)
 
@@ -110,12 +114,24 @@ def _editor(
 def _previewed(form: ExclusionForm) -> ExclusionForm:
     """The same form, remembering that these conditions have now been previewed."""
     data = form.data.copy()
+    if form.cleaned_data["previewed"] != form.conditions_key():
+        data.pop("confirm_broad", None)  # a confirmation is of the conditions it was shown
     data["previewed"] = form.conditions_key()
     again = type(form)(data)
     again.is_valid()
     for error in form.non_field_errors():  # a refusal at save time stays on the page
         again.add_error(None, error)
     return again
+
+
+CONFIRM_HINT = "Tick “Save although it is broad” to save it anyway."
+
+
+def _refused(form: ExclusionForm, error: ValidationError) -> None:
+    """A refusal at save time, on the form; one until confirmed says how to confirm here."""
+    if getattr(error, "code", None) == services.UNCONFIRMED_BROAD:
+        error = ValidationError(f"{error.message} {CONFIRM_HINT}")
+    form.add_error(None, error)
 
 
 def _wants_save(request: HttpRequest, form: ExclusionForm) -> bool:
@@ -150,12 +166,16 @@ def exclusion_new(request: HttpRequest) -> HttpResponse:
                     alert=alert,
                     close_alert=form.cleaned_data["close_alert"],
                     close_matching=form.cleaned_data["close_matching"],
+                    confirm_broad=form.cleaned_data["confirm_broad"],
                     **fields,
                 )
             else:
-                exclusion, closed = services.exclusion_create(by=request.user, **fields), []
+                exclusion = services.exclusion_create(
+                    by=request.user, confirm_broad=form.cleaned_data["confirm_broad"], **fields
+                )
+                closed = []
         except ValidationError as error:
-            form.add_error(None, error)
+            _refused(form, error)
         else:
             text = f"Exclusion {exclusion.pk} added."
             if closed:
@@ -197,9 +217,14 @@ def exclusion_edit(request: HttpRequest, exclusion_id: int) -> HttpResponse:
         fields["expires_at"] = current
     if _wants_save(request, form):
         try:
-            services.exclusion_update(exclusion=exclusion, by=request.user, **fields)
+            services.exclusion_update(
+                exclusion=exclusion,
+                by=request.user,
+                confirm_broad=form.cleaned_data["confirm_broad"],
+                **fields,
+            )
         except ValidationError as error:
-            form.add_error(None, error)
+            _refused(form, error)
         else:
             messages.success(request, f"Exclusion {exclusion.pk} saved.")
             return redirect("exclusion", exclusion_id=exclusion.pk)

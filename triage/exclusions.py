@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -35,7 +36,9 @@ IMPACT_DAYS = 30
 IMPACT_EXAMPLES = 5
 # An exclusion that matches every candidate of the last 30 days silences the
 # rule rather than tuning it. Below this many candidates "every" proves
-# little (a quiet week, a new install), so a small dataset is not refused.
+# little (a quiet week, a new install), so a small dataset is not refused;
+# nor is a confirmation asked for a large share of it
+# (settings.EXCLUSION_CONFIRM_SHARE_PERCENT).
 BROAD_MIN_CANDIDATES = 10
 DEFAULT_EXPIRY = timedelta(days=90)
 
@@ -131,6 +134,54 @@ class Impact:
     def matches_everything(self) -> bool:
         return self.candidates > BROAD_MIN_CANDIDATES and self.events == self.candidates
 
+    @property
+    def share(self) -> float:
+        """The percentage of the candidates it would hide."""
+        return 100 * self.events / self.candidates if self.candidates else 0.0
+
+    @property
+    def share_text(self) -> str:
+        if 0 < self.share < 1:
+            return "under 1 %"
+        return f"{self.share:.0f} %"
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Broad enough that saving it needs an explicit confirmation."""
+        return (
+            self.candidates > BROAD_MIN_CANDIDATES
+            and self.share > settings.EXCLUSION_CONFIRM_SHARE_PERCENT
+        )
+
+
+# The code of the refusal until confirmed; each entry point adds how to confirm there.
+UNCONFIRMED_BROAD = "unconfirmed_broad"
+
+
+class BroadExclusionUnconfirmed(ValidationError):
+    """Saving refused until confirmed (code UNCONFIRMED_BROAD)."""
+
+    def __init__(self, impact: Impact) -> None:
+        self.impact = impact
+        super().__init__(
+            f"These conditions would hide {impact.share_text} of the rule's candidate events "
+            f"of the last {IMPACT_DAYS} days ({impact.events} of {impact.candidates}), more "
+            f"than the {settings.EXCLUSION_CONFIRM_SHARE_PERCENT} % saved without a "
+            "confirmation.",
+            code=UNCONFIRMED_BROAD,
+        )
+
+
+def confirmation_record(impact: Impact) -> dict[str, Any]:
+    """What the audit row keeps of a confirmed broad exclusion (under "confirmed_broad")."""
+    return {
+        "share_percent": round(impact.share, 1),
+        "events": impact.events,
+        "candidates": impact.candidates,
+        "days": IMPACT_DAYS,
+        "threshold_percent": settings.EXCLUSION_CONFIRM_SHARE_PERCENT,
+    }
+
 
 def exclusion_impact(*, exclusion: Exclusion, now: datetime | None = None) -> Impact:
     """What the exclusion's conditions match, as the detector would see it.
@@ -176,15 +227,40 @@ def exclusion_conditions_check(*, exclusion: Exclusion) -> None:
         raise ValidationError("An exclusion needs at least one condition.")
 
 
-def _validate(exclusion: Exclusion, *, check_breadth: bool = True) -> None:
+def _validate(
+    exclusion: Exclusion,
+    *,
+    check_breadth: bool = True,
+    check_share: bool = True,
+    confirm_broad: bool = False,
+) -> dict[str, Any] | None:
+    """Refuse what may not be saved; returns the confirmation record of a broad exclusion
+    saved because confirm_broad was given (None when none was needed).
+
+    The one place the browser, the CLI, imports and the API have breadth judged.
+    """
     exclusion_conditions_check(exclusion=exclusion)
     if not exclusion.reason.strip():
         raise ValidationError("An exclusion needs a reason.")
     exclusion.full_clean(exclude=["created_by"])
-    if check_breadth and exclusion.enabled:
-        refusal = exclusion_refusal(exclusion=exclusion)
-        if refusal:
-            raise ValidationError(refusal)
+    if not (check_breadth and exclusion.enabled):
+        return None
+    impact = exclusion_impact(exclusion=exclusion)
+    refusal = exclusion_refusal(exclusion=exclusion, impact=impact)
+    if refusal:
+        raise ValidationError(refusal)
+    if not (check_share and impact.needs_confirmation):
+        return None
+    if not confirm_broad:
+        raise BroadExclusionUnconfirmed(impact)
+    return confirmation_record(impact)
+
+
+def _audited(exclusion: Exclusion, confirmed: dict[str, Any] | None) -> dict[str, Any]:
+    after = snapshot(exclusion)
+    if confirmed is not None:
+        after["confirmed_broad"] = confirmed
+    return after
 
 
 def exclusion_refusal(*, exclusion: Exclusion, impact: Impact | None = None) -> str:
@@ -222,7 +298,9 @@ def exclusion_create(
     account_id: str = "",
     user_name: str = "",
     expires_at: datetime | None = None,
+    confirm_broad: bool = False,
 ) -> Exclusion:
+    """Add an exclusion; one hiding a large share of the candidates needs confirm_broad."""
     by = _author(by)
     exclusion = Exclusion(
         as_number=as_number,
@@ -233,17 +311,27 @@ def exclusion_create(
         expires_at=expires_at,
         created_by=by,
     )
-    _validate(exclusion)
+    confirmed = _validate(exclusion, confirm_broad=confirm_broad)
     with transaction.atomic():
         exclusion.save()
         ExclusionChange.objects.create(
-            exclusion=exclusion, action="created", changed_by=by, after=snapshot(exclusion)
+            exclusion=exclusion,
+            action="created",
+            changed_by=by,
+            after=_audited(exclusion, confirmed),
         )
     return exclusion
 
 
-def exclusion_update(*, exclusion: Exclusion, by: Author, **changes: Any) -> Exclusion:
-    """Change conditions, reason, expiry or the enabled flag, with an audit row."""
+def exclusion_update(
+    *, exclusion: Exclusion, by: Author, confirm_broad: bool = False, **changes: Any
+) -> Exclusion:
+    """Change conditions, reason, expiry or the enabled flag, with an audit row.
+
+    New conditions hiding a large share of the candidates need confirm_broad;
+    enabling again is judged only for matching everything (its conditions were
+    judged when they were saved).
+    """
     by = _author(by)
     unknown = set(changes) - {*CONDITIONS, "reason", "expires_at", "enabled"}
     if unknown:
@@ -255,11 +343,15 @@ def exclusion_update(*, exclusion: Exclusion, by: Author, **changes: Any) -> Exc
             setattr(exclusion, name, value.strip() if isinstance(value, str) else value)
         # Breadth is judged when what the exclusion matches could grow: new
         # conditions, or switching it back on. Disabling is always allowed.
-        widens = any(before[name] != getattr(exclusion, name) for name in CONDITIONS) or (
-            exclusion.enabled and not before["enabled"]
+        new_conditions = any(before[name] != getattr(exclusion, name) for name in CONDITIONS)
+        widens = new_conditions or (exclusion.enabled and not before["enabled"])
+        confirmed = _validate(
+            exclusion,
+            check_breadth=widens,
+            check_share=new_conditions,
+            confirm_broad=confirm_broad,
         )
-        _validate(exclusion, check_breadth=widens)
-        after = snapshot(exclusion)
+        after = _audited(exclusion, confirmed)
         if after == before:
             return exclusion
         if set(changes) == {"enabled"}:
@@ -338,11 +430,14 @@ def exclusion_export() -> list[dict[str, Any]]:
     ]
 
 
-def exclusion_import(*, items: list[dict[str, Any]], by: Author) -> tuple[int, int, int]:
+def exclusion_import(
+    *, items: list[dict[str, Any]], by: Author, confirm_broad: bool = False
+) -> tuple[int, int, int]:
     """Create or update exclusions from an export. Idempotent: returns (created, changed, same).
 
     An item with an id that exists updates that exclusion; any other item is
     matched on its conditions, so importing the same file twice changes nothing.
+    confirm_broad confirms every broad exclusion of the file.
     """
     created = changed = same = 0
     with transaction.atomic():
@@ -366,20 +461,23 @@ def exclusion_import(*, items: list[dict[str, Any]], by: Author) -> tuple[int, i
             try:
                 if existing is None:
                     enabled = values.pop("enabled")
-                    exclusion = exclusion_create(by=by, **values)
+                    exclusion = exclusion_create(by=by, confirm_broad=confirm_broad, **values)
                     if not enabled:
                         exclusion_disable(exclusion=exclusion, by=by)
                     created += 1
                     continue
                 before = snapshot(existing)
-                exclusion_update(exclusion=existing, by=by, **values)
+                exclusion_update(exclusion=existing, by=by, confirm_broad=confirm_broad, **values)
                 existing.refresh_from_db()
                 if snapshot(existing) == before:
                     same += 1
                 else:
                     changed += 1
             except ValidationError as error:
-                raise ValidationError(f"item {position}: {'; '.join(error.messages)}") from None
+                raise ValidationError(
+                    f"item {position}: {'; '.join(error.messages)}",
+                    code=getattr(error, "code", None),
+                ) from None
     return created, changed, same
 
 

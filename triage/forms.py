@@ -224,7 +224,8 @@ class ExclusionForm(forms.Form):
     )
     account_id = forms.CharField(required=False, max_length=32, label="Account (cloud.account.id)")
     user_name = forms.CharField(required=False, max_length=256, label="User name (user.name)")
-    reason = forms.CharField(widget=forms.Textarea({"rows": 3}), max_length=2000)
+    # Needed to save, not to preview: the service refuses an exclusion without one.
+    reason = forms.CharField(required=False, widget=forms.Textarea({"rows": 3}), max_length=2000)
     expires_on = forms.DateField(
         required=False,
         label="Expires on (UTC, at the start of the day)",
@@ -233,6 +234,8 @@ class ExclusionForm(forms.Form):
     never_expires = forms.BooleanField(required=False, label="Never expires")
     # What the impact preview showed; saving other conditions previews them first.
     previewed = forms.CharField(required=False, widget=forms.HiddenInput)
+    # Offered when the preview shows a share above EXCLUSION_CONFIRM_SHARE_PERCENT.
+    confirm_broad = forms.BooleanField(required=False)
 
     def clean(self):
         data = super().clean()
@@ -260,7 +263,7 @@ class ExclusionForm(forms.Form):
             "as_organization": data.get("as_organization") or "",
             "account_id": data.get("account_id") or "",
             "user_name": data.get("user_name") or "",
-            "reason": data["reason"],
+            "reason": data.get("reason") or "",
             "expires_at": datetime.combine(expires_on, time(), UTC) if expires_on else None,
         }
 

@@ -23,7 +23,7 @@ from config.roles import ROLES
 from ingest.ecs import ECS_COLUMNS
 from ingest.models import Event, PrincipalNetwork, PrincipalNetworkDay
 from triage import detector, rule
-from triage.audit import ChangeEntry, change_history
+from triage.audit import ChangeEntry, change_history, readable
 from triage.models import (
     Alert,
     AlertAssignment,
@@ -34,8 +34,10 @@ from triage.models import (
     ChecklistStep,
     DetectionRun,
     Exclusion,
+    ExclusionChange,
     RunSuppression,
 )
+from triage.templatetags.triage_ui import utc
 
 PAGE_SIZE = 50
 NETWORK_HISTORY_DAYS = 30
@@ -885,6 +887,44 @@ AUDITED_FIELDS = (
 )  # fmt: skip
 
 
+AUDITED_LABELS = {
+    "as_number": "AS number",
+    "as_organization": "AS organisation",
+    "account_id": "Account",
+    "user_name": "User name",
+    "reason": "Reason",
+    "expires_at": "Expires",
+    "enabled": "Enabled",
+}
+
+
+def _exclusion_value(name: str, value: Any) -> Any:
+    """Recorded values as the pages show them: times in UTC as everywhere, AS numbers as ASNs."""
+    if name == "expires_at" and value:
+        return f"{utc(datetime.fromisoformat(value))} UTC"
+    if name == "as_number" and value is not None:
+        return f"AS{value}"
+    return readable(name, value)
+
+
+def _exclusion_note(change: ExclusionChange) -> str:
+    confirmed = (change.after or {}).get("confirmed_broad")
+    if not confirmed:
+        return ""
+    return (
+        f"Saved as a broad exclusion, confirmed: it hid {confirmed['share_percent']:g} % of the "
+        f"rule's candidate events of the last {confirmed['days']} days ({confirmed['events']} "
+        f"of {confirmed['candidates']}); more than {confirmed['threshold_percent']} % needs "
+        "a confirmation."
+    )
+
+
 def exclusion_history(*, exclusion: Exclusion) -> list[ChangeEntry]:
     """Every change of the exclusion, newest first, with what differs before → after."""
-    return change_history(exclusion.changes.all(), names=AUDITED_FIELDS)
+    return change_history(
+        exclusion.changes.all(),
+        names=AUDITED_FIELDS,
+        labels=AUDITED_LABELS,
+        shown=_exclusion_value,
+        note=_exclusion_note,
+    )

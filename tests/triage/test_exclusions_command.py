@@ -2,13 +2,15 @@
 
 import io
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
-from tests.cloudtrail import ACCOUNT
+from tests.cloudtrail import ACCOUNT, principal_invoke
+from tests.triage.conftest import EVIL_VPS, OFFICE
 from triage.models import Exclusion, ExclusionChange
 
 pytestmark = pytest.mark.django_db
@@ -314,3 +316,57 @@ def test_an_exclusions_change_record_is_never_rewritten_or_deleted():
     with pytest.raises(ValidationError):
         change.delete()
     assert ExclusionChange.objects.get().changed_by != "someone else"
+
+
+@pytest.fixture
+def candidates(ingest) -> None:
+    """12 of the rule's candidates of the last days: alice's 4 from Evil VPS, bob's 8 from
+    the office; excluding Evil VPS would hide 33 % of them."""
+    now = timezone.now()
+    ingest(
+        *[principal_invoke(now - timedelta(hours=1 + n), source_ip=EVIL_VPS) for n in range(4)],
+        *[
+            principal_invoke(now - timedelta(hours=1 + n), user="bob", source_ip=OFFICE)
+            for n in range(8)
+        ],
+    )
+
+
+def test_it_adds_a_broad_exclusion_only_with_confirm_broad(candidates):
+    with pytest.raises(CommandError) as refused:
+        exclusions("add", "--as-org", "Evil VPS*", "--reason", "pentest")
+    assert not Exclusion.objects.exists()
+
+    exclusion = add("--as-org", "Evil VPS*", "--reason", "pentest", "--confirm-broad")
+
+    message = str(refused.value)
+    assert "would hide 33 % of the rule's candidate events of the last 30 days (4 of 12)" in message
+    assert "more than the 20 %" in message and "Add --confirm-broad to save it anyway." in message
+    [change] = ExclusionChange.objects.all()
+    assert (change.exclusion_id, change.action) == (exclusion.pk, "created")
+    assert change.after["confirmed_broad"] == {
+        "share_percent": 33.3,
+        "events": 4,
+        "candidates": 12,
+        "days": 30,
+        "threshold_percent": 20,
+    }
+
+
+def test_it_adds_a_narrow_exclusion_without_a_confirmation(candidates):
+    exclusion = add("--as-org", "Evil VPS*", "--user-name", "bob", "--reason", "none of them")
+
+    assert "confirmed_broad" not in exclusion.changes.get().after
+
+
+def test_it_imports_a_broad_exclusion_only_with_confirm_broad(candidates, tmp_path):
+    allowlist = tmp_path / "allowlist.json"
+    allowlist.write_text(json.dumps([{"as_organization": "Evil VPS*", "reason": "pentest"}]))
+
+    with pytest.raises(CommandError, match=r"item 0: .*33 %.* Add --confirm-broad"):
+        exclusions("import", str(allowlist))
+    assert not Exclusion.objects.exists()
+    stdout, _ = exclusions("import", str(allowlist), "--confirm-broad")
+
+    assert "1 created" in stdout
+    assert Exclusion.objects.get().changes.get().after["confirmed_broad"]["events"] == 4

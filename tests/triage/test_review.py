@@ -211,6 +211,26 @@ def test_it_shows_the_review_to_every_role(week, people, persona):
     assert "<svg" in page
 
 
+def test_the_allowlist_lists_show_every_exclusions_conditions(week, people, allowlist):
+    account_only = exclusions.exclusion_create(
+        by="cli:sam", reason="the sandbox account", account_id="444455556666"
+    )
+    ExclusionChange.objects.filter(exclusion=account_only).update(changed_at=MONDAY + 2 * DAY)
+
+    page = ui.client_for(people.analyst).get("/review/?week=2026-W47").content.decode()
+
+    allowlist_section = page[page.index('id="allowlist-title"') :]
+    for exclusion, condition in [
+        (account_only, '<span class="cond">account</span> <span class="mono">444455556666</span>'),
+        (allowlist["added"], '<span class="mono">AS64990</span>'),
+        (allowlist["retired"], '<span class="mono">AS64991</span>'),
+        (allowlist["expired"], '<span class="mono">AS64992</span>'),
+        (allowlist["soon"], '<span class="mono">AS64993</span>'),
+    ]:
+        item = allowlist_section[allowlist_section.index(f'/exclusions/{exclusion.pk}/"') :]
+        assert condition in item[: item.index("</li>")], exclusion.reason
+
+
 @pytest.mark.parametrize("url", ["/review/", "/review/alerts.csv"])
 def test_it_refuses_users_without_a_role(people, url):
     assert ui.client_for(people.outsider).get(url).status_code == 403

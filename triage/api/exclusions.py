@@ -7,9 +7,12 @@ exclusions` use (triage.exclusions), as the token's user: the same refusals
 changes nothing and records nothing, as in the browser.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -67,11 +70,22 @@ class Difference(Schema):
     after: Any = None
 
 
+class ConfirmedBroad(Schema):
+    share_percent: float = Field(description="the share of the candidates it hid when saved")
+    events: int
+    candidates: int
+    days: int
+    threshold_percent: int = Field(description="EXCLUSION_CONFIRM_SHARE_PERCENT then")
+
+
 class Change(Schema):
     action: str = Field(description="created, changed, disabled, enabled")
     changed_by: str
     changed_at: datetime
     differences: list[Difference] = Field(description="every field, for a creation")
+    confirmed_broad: ConfirmedBroad | None = Field(
+        description="set when saved as a confirmed broad exclusion"
+    )
 
 
 class ExclusionDetail(ExclusionOut):
@@ -97,6 +111,11 @@ class ExclusionIn(Conditions):
     expires_at: Instant | None = Field(
         description="when it stops applying; null (given explicitly) for never"
     )
+    confirm_broad: bool = Field(
+        False,
+        description="save conditions hiding more than EXCLUSION_CONFIRM_SHARE_PERCENT of the "
+        "recent candidates (see the impact's needs_confirmation); the audit row records it",
+    )
 
 
 class ExclusionPatch(Schema):
@@ -110,12 +129,19 @@ class ExclusionPatch(Schema):
     user_name: Text = ""
     reason: Text = ""
     expires_at: Instant | None = Field(None, description="null: never expires")
+    confirm_broad: bool = Field(
+        False,
+        description="save conditions hiding more than EXCLUSION_CONFIRM_SHARE_PERCENT of the "
+        "recent candidates (see the impact's needs_confirmation); the audit row records it",
+    )
 
 
 class Impact(Schema):
     days: int = Field(description="the window the event counts cover")
     events: int = Field(description="the rule's candidate events the conditions match")
     candidates: int = Field(description="the rule's candidate events in the window")
+    share_percent: float = Field(description="events as a percentage of candidates")
+    needs_confirmation: bool = Field(description="saving needs confirm_broad: true")
     open_alerts: int = Field(description="alerts not closed that the conditions match")
     closed_alerts: int
     example_events: list[int] = Field(description="ids of the newest matching events")
@@ -139,12 +165,26 @@ def _impact(candidate: Exclusion) -> Impact:
         days=services.IMPACT_DAYS,
         events=impact.events,
         candidates=impact.candidates,
+        share_percent=round(impact.share, 1),
+        needs_confirmation=impact.needs_confirmation,
         open_alerts=impact.open_alerts,
         closed_alerts=impact.closed_alerts,
         example_events=[event.pk for event in impact.example_events],
         example_alerts=[alert.pk for alert in impact.example_alerts],
         refusal=services.exclusion_refusal(exclusion=candidate, impact=impact),
     )
+
+
+@contextmanager
+def _confirm_broad_hint() -> Iterator[None]:
+    """A refusal until confirmed says how to confirm here, on the confirm_broad field."""
+    try:
+        yield
+    except ValidationError as error:
+        if getattr(error, "code", None) != services.UNCONFIRMED_BROAD:
+            raise
+        hint = f"{error.message} Send confirm_broad: true to save it anyway."
+        raise ValidationError({"confirm_broad": [hint]}) from None
 
 
 def _get_exclusion_for_admin(request: HttpRequest, exclusion_id: ExclusionId) -> Exclusion:
@@ -192,9 +232,11 @@ def exclusion_preview(request: HttpRequest, payload: Conditions) -> Impact:
 )
 def exclusion_create(request: HttpRequest, payload: ExclusionIn) -> Status[dict[str, Any]]:
     """Add an exclusion, audited under the token's user; refused (422) if it has no condition
-    or would match every recent candidate event. Allowlist admins only."""
+    or would match every recent candidate event, or hide more than
+    EXCLUSION_CONFIRM_SHARE_PERCENT of them without confirm_broad. Allowlist admins only."""
     require_role(request, ALLOWLIST_ADMIN)
-    exclusion = services.exclusion_create(by=request.user, **payload.model_dump())
+    with _confirm_broad_hint():
+        exclusion = services.exclusion_create(by=request.user, **payload.model_dump())
     return Status(201, _out(exclusion))
 
 
@@ -216,6 +258,7 @@ def exclusion_detail(request: HttpRequest, exclusion_id: ExclusionId) -> dict[st
                 {"field": name, "before": before, "after": after}
                 for name, before, after in entry.differences
             ],
+            "confirmed_broad": (entry.change.after or {}).get("confirmed_broad"),
         }
         for entry in selectors.exclusion_history(exclusion=exclusion)
     ]
@@ -243,10 +286,15 @@ def exclusion_update(
     request: HttpRequest, exclusion_id: ExclusionId, payload: ExclusionPatch
 ) -> dict[str, Any]:
     """Change conditions, reason or expiry, audited under the token's user; new conditions are
-    refused (422) as when added. Allowlist admins only."""
+    refused (422) as when added, confirm_broad included. Allowlist admins only."""
     exclusion = _get_exclusion_for_admin(request, exclusion_id)
     changes = payload.model_dump(exclude_unset=True)
-    return _out(services.exclusion_update(exclusion=exclusion, by=request.user, **changes))
+    confirm_broad = changes.pop("confirm_broad", False)
+    with _confirm_broad_hint():
+        exclusion = services.exclusion_update(
+            exclusion=exclusion, by=request.user, confirm_broad=confirm_broad, **changes
+        )
+    return _out(exclusion)
 
 
 @router.post(

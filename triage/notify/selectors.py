@@ -66,13 +66,9 @@ def destination_rows() -> list[dict[str, Any]]:
     ]
 
 
-def _shown(value: Any) -> Any:
-    return ", ".join(str(item) for item in value) if isinstance(value, list) else value
-
-
 def destination_history(destination: Destination) -> list[ChangeEntry]:
     """Its changes, newest first, each with the settings that differ (secrets already masked)."""
-    return change_history(destination.changes.all(), shown=_shown)
+    return change_history(destination.changes.all())
 
 
 def delivery_attempts(destination: Destination) -> QuerySet[DeliveryAttempt]:

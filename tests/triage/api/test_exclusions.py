@@ -175,6 +175,8 @@ def test_the_impact_preview_has_the_services_numbers(api, office, story):
         "days": exclusions.IMPACT_DAYS,
         "events": expected.events,
         "candidates": expected.candidates,
+        "share_percent": round(100 * expected.events / expected.candidates, 1),
+        "needs_confirmation": False,  # 8 candidates: too few to ask
         "open_alerts": expected.open_alerts,
         "closed_alerts": expected.closed_alerts,
         "example_events": [event.pk for event in expected.example_events],
@@ -358,7 +360,7 @@ def test_bad_fields_are_422_naming_the_field(api, story, body, field):
 def test_it_refuses_to_widen_or_enable_an_exclusion_into_matching_everything(api, people, story):
     ingest_more(12)
     narrow = exclusions.exclusion_create(
-        by="cli:sam", reason="alice", account_id=ACCOUNT, user_name="alice"
+        by="cli:sam", reason="alice", account_id=ACCOUNT, user_name="alice", confirm_broad=True
     )
     client = api("admin")
 
@@ -372,3 +374,50 @@ def test_it_refuses_to_widen_or_enable_an_exclusion_into_matching_everything(api
     assert Exclusion.objects.get().enabled is False
     assert [row[1] for row in audit()] == ["created", "disabled"]
     assert Alert.objects.filter(status=Alert.Status.CLOSED).count() == 0
+
+
+def test_a_broad_exclusion_is_added_only_with_confirm_broad(api, people, story):
+    ingest_more(12)  # 20 candidates, alice's 7 of them
+    client = api("admin")
+    alice = {"account_id": ACCOUNT, "user_name": "alice"}
+    body = {**alice, "reason": "alice travels", "expires_at": NEXT_YEAR.isoformat()}
+
+    impact = client.post("exclusions/impact", alice).json()
+    refused = client.post("exclusions", body)
+    added = client.post("exclusions", {**body, "confirm_broad": True})
+
+    assert (impact["share_percent"], impact["needs_confirmation"]) == (35.0, True)
+    assert refused.status_code == 422
+    [error] = refused.json()["errors"]
+    assert error["field"] == "confirm_broad"
+    assert "would hide 35 % of the rule's candidate events of the last 30 days" in error["message"]
+    assert error["message"].endswith("Send confirm_broad: true to save it anyway.")
+    assert added.status_code == 201
+    [(exclusion_id, action, by, _, after)] = audit()
+    assert (exclusion_id, action, by) == (added.json()["id"], "created", "adam")
+    assert after["confirmed_broad"]["share_percent"] == 35.0
+    [created] = client.get(f"exclusions/{exclusion_id}").json()["history"]
+    assert created["confirmed_broad"] == {
+        "share_percent": 35.0,
+        "events": 7,
+        "candidates": 20,
+        "days": 30,
+        "threshold_percent": 20,
+    }
+
+
+def test_widening_an_exclusion_into_a_broad_one_needs_confirm_broad(api, people, story):
+    ingest_more(12)
+    hostile = exclusions.exclusion_create(by="cli:sam", reason="one network", as_number=64666)
+    client = api("admin")
+    alice = {"as_number": None, "account_id": ACCOUNT, "user_name": "alice"}
+
+    refused = client.patch(f"exclusions/{hostile.pk}", alice)
+    changed = client.patch(f"exclusions/{hostile.pk}", {**alice, "confirm_broad": True})
+
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "confirm_broad"
+    assert changed.status_code == 200 and changed.json()["user_name"] == "alice"
+    [created, change] = audit()
+    assert "confirmed_broad" not in created[4]
+    assert change[1] == "changed" and change[4]["confirmed_broad"]["events"] == 7

@@ -1,6 +1,7 @@
 """The allowlist pages: who may look and who may change, the editor and its audit rows,
 the impact preview and the refusal of exclusions that would switch the rule off."""
 
+import re
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -221,7 +222,6 @@ def test_the_browser_and_the_cli_write_the_same_audit_rows(story, people):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"reason": ""}, "This field is required."),
         ({"as_number": ""}, "Set at least one condition."),
         ({"expires_on": ""}, "tick “Never expires”"),
         ({"never_expires": "on"}, "not both"),
@@ -387,7 +387,7 @@ def test_it_refuses_an_exclusion_that_matches_every_candidate(story, people, ing
     assert not Exclusion.objects.exists()
     with pytest.raises(Exception, match="would switch the rule off"):
         call_command("exclusions", "add", "--account", ACCOUNT, "--reason", "everything")
-    narrower = save(client, form_data(account_id=ACCOUNT, user_name="alice"))
+    narrower = save(client, form_data(account_id=ACCOUNT, user_name="alice", confirm_broad="on"))
     assert narrower.status_code == 302
 
 
@@ -436,3 +436,161 @@ def test_it_explains_a_refusal_found_only_at_save_time(story, people, ingest_mor
     assert response.status_code == 200
     assert "would switch the rule off" in response.content.decode()
     assert not Exclusion.objects.exists()
+
+
+def test_it_previews_without_a_reason_and_saves_only_with_one(story, people):
+    client = ui.client_for(people.admin)
+    data = form_data(as_organization="Evil VPS*", reason="")
+
+    shown = preview(client, data)
+    saved = save(client, data)
+
+    assert shown.context["impact"].events == 1
+    assert "Save exclusion" in shown.content.decode()
+    assert saved.status_code == 200
+    assert "An exclusion needs a reason." in saved.content.decode()
+    assert saved.context["impact"].events == 1  # the preview stays beside the refusal
+    assert not Exclusion.objects.exists()
+
+
+# ---------------------------------------------------------------- broad exclusions
+
+
+CONFIRM_BOX = 'name="confirm_broad"'
+
+
+def test_it_shows_the_share_an_exclusion_would_hide(story, people):
+    client = ui.client_for(people.admin)
+
+    shown = preview(client, form_data(as_organization="Evil VPS*"))
+
+    # 8 candidates: 1 from Evil VPS; too few to ask for a confirmation.
+    page = shown.content.decode()
+    assert shown.context["impact"].share_text == "12 %"
+    assert "Share it would hide" in page and "<strong>12 %</strong>" in page
+    assert CONFIRM_BOX not in page
+
+
+def test_it_saves_a_broad_exclusion_only_when_confirmed_and_records_it(story, people, ingest_more):
+    ingest_more(12)  # 20 candidates, alice's 7 of them
+    client = ui.client_for(people.admin)
+    data = form_data(account_id=ACCOUNT, user_name="alice")
+
+    shown = preview(client, data).content.decode()
+    refused = save(client, data)
+    confirmed = save(client, {**data, "confirm_broad": "on"})
+
+    assert "<strong>35 %</strong>" in shown and "above 20 %" in shown
+    assert CONFIRM_BOX in shown and "Save although it is broad" in shown
+    assert refused.status_code == 200
+    text = refused.content.decode()
+    assert "would hide 35 % of the rule&#x27;s candidate events of the last 30 days" in text
+    assert "(7 of 20)" in text and "Tick “Save although it is broad”" in text
+    assert confirmed.status_code == 302
+    exclusion = Exclusion.objects.get()
+    [(_, action, _, _, after)] = audit()
+    assert action == "created"
+    assert after["confirmed_broad"] == {
+        "share_percent": 35.0,
+        "events": 7,
+        "candidates": 20,
+        "days": 30,
+        "threshold_percent": 20,
+    }
+    history = client.get(f"/exclusions/{exclusion.pk}/").content.decode()
+    assert "Saved as a broad exclusion, confirmed: it hid 35 %" in history
+
+
+def test_a_confirmation_is_of_the_conditions_it_was_shown(story, people, ingest_more):
+    ingest_more(12)
+    client = ui.client_for(people.admin)
+    narrow = form_data(account_id=ACCOUNT, user_name="alice", confirm_broad="on")
+    preview(client, narrow)
+
+    # Ticked for alice's conditions (35 %), then they change to the office's (90 %) before Save.
+    wider = {**narrow, "user_name": "", "as_number": "64501"}
+    response = client.post(
+        "/exclusions/new/", {**wider, "previewed": f"||{ACCOUNT}|alice", "action": "save"}
+    )
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert not Exclusion.objects.exists()
+    assert "<strong>90 %</strong>" in page
+    assert CONFIRM_BOX in page and 'id="id_confirm_broad" checked' not in page
+
+
+def test_the_threshold_is_a_setting(story, people, ingest_more, settings):
+    settings.EXCLUSION_CONFIRM_SHARE_PERCENT = 40
+    ingest_more(12)
+    client = ui.client_for(people.admin)
+
+    shown = preview(client, form_data(account_id=ACCOUNT, user_name="alice"))
+    saved = save(client, form_data(account_id=ACCOUNT, user_name="alice"))
+
+    assert CONFIRM_BOX not in shown.content.decode()
+    assert saved.status_code == 302
+    [(_, _, _, _, after)] = audit()
+    assert "confirmed_broad" not in after
+
+
+def test_editing_an_exclusion_into_a_broad_one_needs_a_confirmation(
+    story, people, office, ingest_more
+):
+    ingest_more(12)
+    client = ui.client_for(people.admin)
+    url = f"/exclusions/{office.pk}/edit/"
+    office_wide = form_data(as_number="64501", reason="all of the office")
+
+    refused = save(client, office_wide, url=url)
+    confirmed = save(client, {**office_wide, "confirm_broad": "on"}, url=url)
+    # The reason alone changes: the conditions were confirmed already.
+    reworded = save(client, {**office_wide, "reason": "the whole office"}, url=url)
+
+    assert "would hide 90 %" in refused.content.decode()  # 18 of 20: alice's 6 and the 12 new
+    assert confirmed.status_code == 302 and reworded.status_code == 302
+    [_, changed, reworded_row] = audit()
+    assert changed[1] == "changed" and changed[4]["confirmed_broad"]["events"] == 18
+    assert "confirmed_broad" not in reworded_row[4]
+
+
+# ---------------------------------------------------------------- how the pages read
+
+
+def test_the_history_shows_labels_times_and_yes_no(story, people, office):
+    exclusions.exclusion_update(
+        exclusion=office,
+        by="cli:sam",
+        account_id=ACCOUNT,
+        expires_at=datetime(2027, 3, 1, 9, 30, tzinfo=UTC),
+    )
+    exclusions.exclusion_disable(exclusion=office, by="cli:sam")
+
+    page = ui.client_for(people.analyst).get(f"/exclusions/{office.pk}/").content.decode()
+
+    assert "<td>AS organisation</td>" in page and "<td>Account</td>" in page
+    assert "<td>Expires</td>" in page and "2027-03-01 09:30 UTC" in page
+    assert '<td>Enabled</td><td class="wrap">yes</td><td class="wrap">no</td>' in page
+    history = page[page.index('<ol class="changes">') :]
+    shown = re.sub(r'<time datetime="[^"]*"', "<time", history)  # machine-readable, not shown
+    for raw in ("as_organization", "account_id", "expires_at", "+00:00", "True", "False"):
+        assert raw not in shown, raw
+
+
+def test_the_allowlist_page_explains_exclusions_in_words(story, people):
+    page = ui.client_for(people.analyst).get("/exclusions/").content.decode()
+
+    assert "DESIGN" not in page
+    assert "raises no alert" in page
+
+
+@pytest.mark.parametrize("page", ["new", "edit"])
+def test_it_names_the_role_an_analyst_refused_the_editor_lacks(story, people, office, page):
+    response = ui.client_for(people.analyst).get(editor_pages(office)[page])
+
+    text = response.content.decode()
+    assert response.status_code == 403
+    assert "with the <code>analyst</code> role" in text
+    assert "it needs the <code>allowlist-admin</code> role" in text
+    assert "add you to the <code>allowlist-admin</code> group" in text
+    assert "<code>analyst</code> group" not in text

@@ -38,7 +38,8 @@ def invoke(user: str, source_ip: str, *, hours_ago: float, event_id: str) -> dic
 @pytest.fixture
 def more_alerts(story, people) -> dict[str, Alert]:
     """bob from Evil VPS (open), carol from Evil VPS (closed as true positive),
-    dave from the office network (open)."""
+    dave from the office network (open). Evil VPS then has 3 of the 11 candidates: an
+    exclusion of it needs a confirmation (BROAD, in the form)."""
     ingest(
         invoke("bob", ui.EVIL_VPS, hours_ago=1, event_id="bob"),
         invoke("carol", ui.EVIL_VPS, hours_ago=1, event_id="carol"),
@@ -74,6 +75,9 @@ def test_it_prefills_the_network_and_optionally_the_principal(story, people):
     assert network["expires_on"].value() == expected
 
 
+BROAD = {"confirm_broad": "on"}
+
+
 def from_alert(alert: Alert, **fields) -> dict:
     return {
         **form_data(as_organization="Evil VPS Ltd", as_number="64500", reason="pentest VPS"),
@@ -88,7 +92,9 @@ def test_it_closes_exactly_the_matching_open_alerts(story, people, more_alerts):
     shown = client.post("/exclusions/new/", {**from_alert(story.alice), "action": "preview"})
     assert shown.context["impact"].open_alerts == 2  # alice and bob; carol is closed
 
-    response = save(client, from_alert(story.alice, close_alert="on", close_matching="on"), url=url)
+    response = save(
+        client, from_alert(story.alice, close_alert="on", close_matching="on", **BROAD), url=url
+    )
 
     exclusion = Exclusion.objects.get()
     assert response.status_code == 302
@@ -112,17 +118,28 @@ def test_it_closes_exactly_the_matching_open_alerts(story, people, more_alerts):
 
 
 def test_it_closes_only_this_alert_when_asked(story, people, more_alerts):
-    save(ui.client_for(people.admin), from_alert(story.alice, close_alert="on"))
+    save(ui.client_for(people.admin), from_alert(story.alice, close_alert="on", **BROAD))
 
     assert Alert.objects.get(pk=story.alice.pk).close_reason == "false_positive"
     assert Alert.objects.get(pk=more_alerts["bob"].pk).status == "open"
 
 
 def test_it_closes_nothing_unless_asked(story, people, more_alerts):
-    save(ui.client_for(people.admin), from_alert(story.alice))
+    save(ui.client_for(people.admin), from_alert(story.alice, **BROAD))
 
     assert Exclusion.objects.count() == 1
     assert not AlertStatusChange.objects.filter(closed_by_exclusion__isnull=False).exists()
+
+
+def test_it_closes_nothing_until_a_broad_exclusion_is_confirmed(story, people, more_alerts):
+    client = ui.client_for(people.admin)
+
+    response = save(client, from_alert(story.alice, close_alert="on", close_matching="on"))
+
+    assert response.status_code == 200
+    assert "would hide 27 %" in response.content.decode()
+    assert not Exclusion.objects.exists()
+    assert Alert.objects.get(pk=story.alice.pk).status == "open"
 
 
 def test_it_adds_nothing_and_closes_nothing_when_the_exclusion_is_refused(story, people):

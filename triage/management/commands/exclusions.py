@@ -10,12 +10,18 @@ from django.db import connection
 
 from ingest.management.commands.export_events import iso_instant
 from triage.exclusions import (
+    UNCONFIRMED_BROAD,
     exclusion_create,
     exclusion_disable,
     exclusion_export,
     exclusion_import,
 )
 from triage.models import Exclusion
+
+CONFIRM_HELP = (
+    "save an exclusion hiding more than EXCLUSION_CONFIRM_SHARE_PERCENT of the rule's "
+    "recent candidate events (the audit row records the confirmation)"
+)
 
 
 class Command(BaseCommand):
@@ -31,12 +37,14 @@ class Command(BaseCommand):
         add.add_argument("--user-name", default="", help="user.name")
         add.add_argument("--reason", required=True)
         add.add_argument("--expires", type=iso_instant, help="ISO time it stops applying")
+        add.add_argument("--confirm-broad", action="store_true", help=CONFIRM_HELP)
         actions.add_parser("list", help="every exclusion, one per line")
         disable = actions.add_parser("disable", help="stop an exclusion applying")
         disable.add_argument("id", type=int)
         actions.add_parser("export", help="every exclusion as a JSON array")
         load = actions.add_parser("import", help="create or update exclusions from an export")
         load.add_argument("file", type=Path)
+        load.add_argument("--confirm-broad", action="store_true", help=CONFIRM_HELP)
 
     def handle(self, *args, action: str, by: str | None, **options) -> None:
         author = by or f"cli:{getpass.getuser()}"
@@ -46,7 +54,10 @@ class Command(BaseCommand):
         try:
             getattr(self, f"_{action}")(author, **options)
         except ValidationError as error:
-            raise CommandError("; ".join(error.messages)) from None
+            message = "; ".join(error.messages)
+            if getattr(error, "code", None) == UNCONFIRMED_BROAD:
+                message += " Add --confirm-broad to save it anyway."
+            raise CommandError(message) from None
 
     def _add(self, author: str, **options) -> None:
         exclusion = exclusion_create(
@@ -57,6 +68,7 @@ class Command(BaseCommand):
             account_id=options["account"],
             user_name=options["user_name"],
             expires_at=options["expires"],
+            confirm_broad=options["confirm_broad"],
         )
         self.stdout.write(f"exclusions: added {exclusion.pk}")
 
@@ -95,7 +107,9 @@ class Command(BaseCommand):
             raise CommandError(f"{path}: {error}") from None
         if not isinstance(items, list):
             raise CommandError(f"{path}: not a JSON array of exclusions")
-        created, changed, same = exclusion_import(items=items, by=author)
+        created, changed, same = exclusion_import(
+            items=items, by=author, confirm_broad=options["confirm_broad"]
+        )
         self.stdout.write(
             f"exclusions: imported {path}: {created} created, {changed} changed, {same} unchanged"
         )
