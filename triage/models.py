@@ -311,3 +311,30 @@ class NotificationPreference(models.Model):
     assignment_emails = models.BooleanField(
         default=True, help_text="an e-mail when someone else assigns me an alert"
     )
+
+
+class SavedView(models.Model):
+    """A user's named filters of the alert list; at most one is their default list."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_views"
+    )
+    name = models.CharField(max_length=100)
+    # The list's query string (filters and sort), without a page position.
+    query = models.TextField()
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="saved_view_name_per_user"),
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(is_default=True),
+                name="saved_view_one_default_per_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

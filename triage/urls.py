@@ -1,11 +1,27 @@
 from django.urls import path
 
-from triage import allowlist_views, review_views, views
+from triage import allowlist_views, review_views, saved_view_views, views
 
 urlpatterns = [
     path("alerts/", views.alert_list, name="alerts"),
     path("alerts/bulk/", views.alert_bulk, name="alert_bulk"),
     path("alerts/new/", views.alerts_new, name="alerts_new"),
+    path("alerts/views/", saved_view_views.saved_view_create, name="saved_view_create"),
+    path(
+        "alerts/views/<int:view_id>/default/",
+        saved_view_views.saved_view_default,
+        name="saved_view_default",
+    ),
+    path(
+        "alerts/views/no-default/",
+        saved_view_views.saved_view_no_default,
+        name="saved_view_no_default",
+    ),
+    path(
+        "alerts/views/<int:view_id>/delete/",
+        saved_view_views.saved_view_remove,
+        name="saved_view_delete",
+    ),
     path("alerts/<int:alert_id>/", views.alert_detail, name="alert"),
     path("alerts/<int:alert_id>/acknowledge/", views.alert_acknowledge, name="alert_acknowledge"),
     path("alerts/<int:alert_id>/assign/", views.alert_assign, name="alert_assign"),

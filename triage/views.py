@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.queries import invalid_query
 from config.roles import TRIAGE_ROLES, triage_required, user_has_role
 from triage import alerts as services
-from triage import assignment, rule, selectors
+from triage import assignment, rule, saved_view_views, saved_views, selectors
 from triage.charts import network_timeline_svg
 from triage.exclusions import user_can_change_exclusions
 from triage.forms import (
@@ -37,7 +37,7 @@ from triage.forms import (
     NoteForm,
     NotificationPreferenceForm,
 )
-from triage.models import Alert
+from triage.models import Alert, SavedView
 from triage.notify import selectors as notify_selectors
 from triage.queries import NetworkQuery, PrincipalQuery
 from triage.remediation import remediation_commands
@@ -104,6 +104,9 @@ def _list_page(request: HttpRequest, query: QueryDict, path: str, **extra) -> Ht
     for alert in page.alerts:
         alert.is_new = alert.status == Alert.Status.OPEN and alert.created_at > new_since
     context = {
+        "saved_views": list(SavedView.objects.filter(user=request.user)),
+        "current_view": query.get("view", ""),
+        "view_query": saved_views.view_query(query.urlencode()),
         "newest_id": selectors.newest_alert_id(),
         "poll_seconds": settings.ALERT_LIST_POLL_SECONDS,
         "open_count": selectors.open_alert_count(),
@@ -139,6 +142,9 @@ def _list_page(request: HttpRequest, query: QueryDict, path: str, **extra) -> Ht
 @require_GET
 @triage_required
 def alert_list(request: HttpRequest) -> HttpResponse:
+    # The bare list is the user's default view, if they made one.
+    if not request.GET and (view := saved_views.default_view(request.user)) is not None:
+        return redirect(saved_view_views.list_url(view))
     return _list_page(request, request.GET, request.get_full_path())
 
 
