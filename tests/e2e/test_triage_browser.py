@@ -275,3 +275,24 @@ def test_the_list_tells_of_new_alerts_without_losing_the_selection(
     page.click("a.new-alerts")
     expect(page.locator("table.alerts tbody tr")).to_have_count(3)
     assert problems == [], problems
+
+
+def test_an_analyst_saves_a_view_and_lands_on_it(live_server, browser, story, people):
+    page, problems = page_for(browser)
+    sign_in(page, live_server.url)
+    page.fill("#id_org", "Evil VPS Ltd")
+    page.press("#id_org", "Enter")
+    expect(page.locator("table.alerts tbody tr")).to_have_count(1)
+
+    page.click("text=Save or manage views")
+    page.fill("#id_view_name", "Evil VPS")
+    page.click("button:text('Save view')")
+    expect(page.locator(".messages")).to_contain_text("Saved the view Evil VPS.")
+    page.click("text=Save or manage views")
+    page.click("button:text('Make default')")
+
+    page.goto(f"{live_server.url}/alerts/")
+    expect(page.locator(".saved-views a[aria-current=true]")).to_have_text("Evil VPS")
+    expect(page.locator("table.alerts tbody tr")).to_have_count(1)
+    expect(page.locator(".saved-views")).to_contain_text("(default)")
+    assert problems == [], problems
