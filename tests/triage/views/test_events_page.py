@@ -118,3 +118,22 @@ def test_the_alert_page_links_its_network_address_and_key_to_their_events(story,
     assert f'href="/events/?account={event.account_id}" title="Its events"' in page
     if event.access_key_id:
         assert f'href="/events/?key={event.access_key_id}" title="Its events"' in page
+
+
+def test_the_correlation_table_shows_a_repeated_user_agent_once(story, client):
+    page = client.get(f"/alerts/{story.alice.pk}/").content.decode()
+    activity = page[page.index("events from Evil VPS Ltd") :]
+    table = activity[: activity.index("</table>")]
+
+    agents = re.findall(r'<td class="mono ua"[^>]*>(.*?)</td>', table)
+    assert len(agents) >= 3
+    assert agents[0] and "same as above" not in agents[0]
+    assert all(agent == '<span class="subtle">same as above</span>' for agent in agents[1:])
+
+
+def test_a_hostile_user_agent_is_escaped_in_its_title_too(story, client):
+    page = client.get(f"/alerts/{story.role.pk}/").content.decode()
+
+    assert f'title="{ui.ESCAPED_UA}"' in page
+    for raw in ui.RAW_TAGS:
+        assert raw not in page
