@@ -50,6 +50,241 @@
     output.hidden = false;
   }
 
+  // Keyboard shortcuts on the alert list and the alert page (templates/triage/shortcuts.html
+  // lists them; "?" shows that list). The current row carries aria-current and its link
+  // holds the focus, so a screen reader names the alert the keys act on.
+  var current = {id: null, index: -1};
+
+  function shortcutsRoot() {
+    return document.getElementById("shortcuts");
+  }
+
+  function say(text) {
+    var status = document.querySelector("#shortcuts .shortcuts-status");
+    if (status) {
+      status.textContent = text;
+    }
+  }
+
+  function typing(element) {
+    if (element.isContentEditable || element.closest("[contenteditable]")) {
+      return true;
+    }
+    var tag = element.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT") {
+      return true;
+    }
+    return tag === "INPUT" && !/^(checkbox|radio|button|submit|reset|image)$/.test(element.type);
+  }
+
+  function rows() {
+    return Array.prototype.slice.call(document.querySelectorAll("table.alerts tbody tr"));
+  }
+
+  function rowId(row) {
+    var box = row.querySelector("td.select input[type=checkbox]");
+    return box ? box.value : null;
+  }
+
+  function currentRow() {
+    return document.querySelector("table.alerts tbody tr[aria-current]");
+  }
+
+  function makeCurrent(row, focus) {
+    rows().forEach(function (other) {
+      if (other !== row) {
+        other.removeAttribute("aria-current");
+      }
+    });
+    row.setAttribute("aria-current", "true");
+    current.id = rowId(row);
+    current.index = rows().indexOf(row);
+    if (focus) {
+      var link = row.querySelector("td.alert-id a");
+      if (link) {
+        link.focus({preventScroll: true});
+      }
+      row.scrollIntoView({block: "nearest"});
+    }
+  }
+
+  function move(step) {
+    var all = rows();
+    if (!all.length) {
+      say("No alerts on this page.");
+      return;
+    }
+    var index = all.indexOf(currentRow());
+    if (index < 0) {
+      index = step > 0 ? 0 : all.length - 1;
+    } else if (index + step < 0 || index + step >= all.length) {
+      say(step > 0 ? "Last alert on this page." : "First alert on this page.");
+      index = Math.min(Math.max(index, 0), all.length - 1);
+    } else {
+      index += step;
+    }
+    makeCurrent(all[index], true);
+  }
+
+  // After a swap (a bulk action, a filter, new alerts shown) the same alert stays current,
+  // or the one now in its place when it left the list.
+  function restoreCurrent() {
+    if (current.id === null || currentRow()) {
+      return;
+    }
+    var all = rows();
+    var row = all.filter(function (candidate) { return rowId(candidate) === current.id; })[0];
+    if (!row && current.index >= 0 && all.length) {
+      row = all[Math.min(current.index, all.length - 1)];
+    }
+    if (row) {
+      makeCurrent(row, document.activeElement === document.body || !document.activeElement);
+    }
+  }
+
+  function needRow() {
+    var row = currentRow();
+    if (!row) {
+      say("No alert chosen: j and k move through the list.");
+    }
+    return row;
+  }
+
+  // The bulk actions act on the ticked alerts; with none ticked, on the current one.
+  function tickedOrCurrent() {
+    var form = document.querySelector("form.bulk");
+    if (!form) {
+      return null;
+    }
+    if (form.querySelector("td.select input[type=checkbox]:checked")) {
+      return form;
+    }
+    var row = needRow();
+    if (!row) {
+      return null;
+    }
+    row.querySelector("td.select input[type=checkbox]").click();
+    return form;
+  }
+
+  function startExclusion(alertId) {
+    var root = shortcutsRoot();
+    var link = document.getElementById("add-exclusion");
+    if (link) {
+      link.click();
+    } else if (root.dataset.exclusionUrl && alertId) {
+      window.location.assign(root.dataset.exclusionUrl + "?alert=" + encodeURIComponent(alertId));
+    } else {
+      say("Exclusions are added by allowlist admins (the allowlist-admin role).");
+    }
+  }
+
+  var listKeys = {
+    j: function () { move(1); },
+    k: function () { move(-1); },
+    o: function () {
+      var row = needRow();
+      if (row) {
+        row.querySelector("td.alert-id a").click();
+      }
+    },
+    x: function () {
+      var row = needRow();
+      if (row) {
+        row.querySelector("td.select input[type=checkbox]").click();
+      }
+    },
+    a: function () {
+      var form = tickedOrCurrent();
+      if (form) {
+        form.querySelector("button[value=acknowledge]").click();
+      }
+    },
+    c: function () {
+      var form = tickedOrCurrent();
+      if (form) {
+        form.querySelector("select[name=reason]").focus();
+      }
+    },
+    e: function () {
+      var row = needRow();
+      if (row) {
+        startExclusion(rowId(row));
+      }
+    },
+    "/": function () {
+      var search = document.querySelector("form[role=search] input[type=search]");
+      if (search) {
+        search.focus();
+        search.select();
+      }
+    }
+  };
+  listKeys.Enter = listKeys.o;
+
+  var alertKeys = {
+    a: function () {
+      var button = document.querySelector("#alert-workflow form[action$='/acknowledge/'] button");
+      if (button) {
+        button.click();
+      } else {
+        say("Acknowledge is not offered for this alert in its current status.");
+      }
+    },
+    c: function () {
+      var reason = document.getElementById("close-reason");
+      if (reason) {
+        reason.scrollIntoView({block: "nearest"});
+        reason.focus();
+      } else {
+        say("This alert is closed already.");
+      }
+    },
+    e: function () { startExclusion(null); }
+  };
+
+  function showShortcuts() {
+    var dialog = document.getElementById("shortcuts-dialog");
+    if (dialog && !dialog.open) {
+      dialog.showModal();
+    }
+  }
+
+  function enableShortcuts() {
+    var open = document.querySelector("#shortcuts button.shortcuts-open[hidden]");
+    if (open) {
+      open.hidden = false;
+      open.addEventListener("click", showShortcuts);
+    }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    var root = shortcutsRoot();
+    if (!root || event.defaultPrevented || event.isComposing || event.ctrlKey || event.altKey || event.metaKey) {
+      return;
+    }
+    if (typing(event.target) || document.getElementById("shortcuts-dialog").open) {
+      return;  // Esc closes the dialog by itself
+    }
+    // Enter on a link or button keeps its own meaning; it opens the current alert otherwise.
+    if (event.key === "Enter" && event.target.closest("a, button, summary")) {
+      return;
+    }
+    var action = event.key === "?" ? showShortcuts : (root.dataset.page === "list" ? listKeys : alertKeys)[event.key];
+    if (action) {
+      event.preventDefault();
+      say("");
+      action();
+    }
+  });
+
+  document.addEventListener("focusin", function (event) {
+    var row = event.target.closest && event.target.closest("table.alerts tbody tr");
+    if (row && !row.hasAttribute("aria-current")) {
+      makeCurrent(row, false);
+    }
+  });
+
   function run(root) {
     enhance(root);
     selectAll(root);
@@ -63,6 +298,12 @@
     }
   });
 
-  document.addEventListener("DOMContentLoaded", function () { run(document); });
-  document.addEventListener("htmx:afterSettle", function (event) { run(event.target); });
+  document.addEventListener("DOMContentLoaded", function () {
+    run(document);
+    enableShortcuts();
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    run(event.target);
+    restoreCurrent();
+  });
 })();

@@ -14,6 +14,8 @@ from django import template
 from django.urls import reverse
 from django.utils import timezone
 
+from triage.exclusions import user_can_change_exclusions
+
 register = template.Library()
 
 
@@ -126,3 +128,9 @@ def duration_text(value: timedelta | None) -> str:
 @register.filter
 def percent(value: float | None) -> str:
     return "—" if value is None else f"{value:.0%}"
+
+
+@register.filter
+def may_change_exclusions(user) -> bool:
+    """Whether the keyboard's "e" (an exclusion from this alert) leads anywhere for user."""
+    return user_can_change_exclusions(user)
