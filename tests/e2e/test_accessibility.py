@@ -36,7 +36,8 @@ WIDEST = """() => [...document.querySelectorAll('body *')]
   .filter(e => e.getBoundingClientRect().right > innerWidth + 1
     && ![...e.children].some(c => c.getBoundingClientRect().right > innerWidth + 1))
   .slice(0, 3)
-  .map(e => e.tagName.toLowerCase() + (e.className ? '.' + String(e.className).split(' ').join('.') : '')
+  .map(e => e.tagName.toLowerCase()
+    + (e.className ? '.' + String(e.className).split(' ').join('.') : '')
     + ' ' + Math.round(e.getBoundingClientRect().right) + 'px')"""
 
 
