@@ -50,7 +50,7 @@ VISIT_GAP = timedelta(minutes=30)
 SESSION_WRITE_EVERY = timedelta(minutes=5)
 
 
-def _get_alert_for_user(request: HttpRequest, alert_id: int) -> Alert:
+def get_alert_for_user(request: HttpRequest, alert_id: int) -> Alert:
     """The alert, if this user may triage it; every alert view starts here."""
     if not user_has_role(request.user, *TRIAGE_ROLES):
         raise PermissionDenied("no role")
@@ -268,7 +268,7 @@ def alert_bulk(request: HttpRequest) -> HttpResponse:
 # ---------------------------------------------------------------- one alert
 
 
-def _workflow_context(alert: Alert, **extra) -> dict:
+def workflow_context(alert: Alert, **extra) -> dict:
     """The workflow panel: state, actions, history (the page and its htmx fragment)."""
     return {
         "alert": alert,
@@ -286,7 +286,7 @@ def _workflow_context(alert: Alert, **extra) -> dict:
 @require_GET
 @triage_required
 def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
-    alert = _get_alert_for_user(request, alert_id)
+    alert = get_alert_for_user(request, alert_id)
     event = alert.event
     now = timezone.now()
     since = alert.original_time - timedelta(days=selectors.NETWORK_HISTORY_DAYS)
@@ -301,7 +301,7 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
     )
     function = selectors.event_function_name(event)
     checklist = selectors.alert_checklist(alert=alert)
-    context = _workflow_context(
+    context = workflow_context(
         alert,
         rule=rule,
         event=event,
@@ -349,7 +349,7 @@ def _after_change(request: HttpRequest, alert: Alert, text: str, **extra) -> Htt
     """htmx: the workflow panel (and the history, out of band); otherwise back to the page."""
     if request.htmx:
         alert = selectors.alert_for_page(alert_id=alert.pk)
-        context = _workflow_context(alert, notice=text, **extra)
+        context = workflow_context(alert, notice=text, **extra)
         return render(request, "triage/alert_workflow.html", context)
     if extra.get("error"):
         messages.error(request, extra["error"])
@@ -368,7 +368,7 @@ def _error(
 @require_POST
 @triage_required
 def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
-    alert = _get_alert_for_user(request, alert_id)
+    alert = get_alert_for_user(request, alert_id)
     try:
         services.alert_acknowledge(alert=alert, by=request.user)
     except ValidationError as error:
@@ -379,7 +379,7 @@ def alert_acknowledge(request: HttpRequest, alert_id: int) -> HttpResponse:
 @require_POST
 @triage_required
 def alert_assign(request: HttpRequest, alert_id: int) -> HttpResponse:
-    alert = _get_alert_for_user(request, alert_id)
+    alert = get_alert_for_user(request, alert_id)
     data = request.POST.copy()
     if data.get("assignee") == "me":
         data["assignee"] = str(request.user.pk)
@@ -395,7 +395,7 @@ def alert_assign(request: HttpRequest, alert_id: int) -> HttpResponse:
 @require_POST
 @triage_required
 def alert_close(request: HttpRequest, alert_id: int) -> HttpResponse:
-    alert = _get_alert_for_user(request, alert_id)
+    alert = get_alert_for_user(request, alert_id)
     form = CloseForm(request.POST)
     if not form.is_valid():
         return _error(request, alert, "Choose a reason to close the alert.", close_form=form)
@@ -414,7 +414,7 @@ def alert_close(request: HttpRequest, alert_id: int) -> HttpResponse:
 @require_POST
 @triage_required
 def alert_reopen(request: HttpRequest, alert_id: int) -> HttpResponse:
-    alert = _get_alert_for_user(request, alert_id)
+    alert = get_alert_for_user(request, alert_id)
     form = CommentForm(request.POST)
     comment = form.cleaned_data["comment"] if form.is_valid() else ""
     # An acknowledged alert goes back to the queue; only a closed one is reopened.
@@ -429,7 +429,7 @@ def alert_reopen(request: HttpRequest, alert_id: int) -> HttpResponse:
 @require_POST
 @triage_required
 def alert_note(request: HttpRequest, alert_id: int) -> HttpResponse:
-    alert = _get_alert_for_user(request, alert_id)
+    alert = get_alert_for_user(request, alert_id)
     form = NoteForm(request.POST)
     if not form.is_valid():
         return _error(request, alert, "A note needs text.")
@@ -440,7 +440,7 @@ def alert_note(request: HttpRequest, alert_id: int) -> HttpResponse:
 @require_POST
 @triage_required
 def alert_checklist_step(request: HttpRequest, alert_id: int, step: str) -> HttpResponse:
-    alert = _get_alert_for_user(request, alert_id)
+    alert = get_alert_for_user(request, alert_id)
     guide = {item.key: item for item in rule.TRIAGE_STEPS}
     if step not in guide:
         raise Http404("No such step")
