@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "triage.notify",
     "triage.api",
     "triage.users",
+    "triage.requests",
     "signin",
     "ninja",
 ]

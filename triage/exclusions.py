@@ -299,8 +299,13 @@ def exclusion_create(
     user_name: str = "",
     expires_at: datetime | None = None,
     confirm_broad: bool = False,
+    requested: dict[str, Any] | None = None,
 ) -> Exclusion:
-    """Add an exclusion; one hiding a large share of the candidates needs confirm_broad."""
+    """Add an exclusion; one hiding a large share of the candidates needs confirm_broad.
+
+    requested: who proposed it, when an admin approves an analyst's request
+    ({"by": user name, "request": id}); the audit row keeps it beside the approver.
+    """
     by = _author(by)
     exclusion = Exclusion(
         as_number=as_number,
@@ -312,13 +317,13 @@ def exclusion_create(
         created_by=by,
     )
     confirmed = _validate(exclusion, confirm_broad=confirm_broad)
+    after = _audited(exclusion, confirmed)
+    if requested is not None:
+        after["requested"] = requested
     with transaction.atomic():
         exclusion.save()
         ExclusionChange.objects.create(
-            exclusion=exclusion,
-            action="created",
-            changed_by=by,
-            after=_audited(exclusion, confirmed),
+            exclusion=exclusion, action="created", changed_by=by, after=after
         )
     return exclusion
 

@@ -908,10 +908,18 @@ def _exclusion_value(name: str, value: Any) -> Any:
 
 
 def _exclusion_note(change: ExclusionChange) -> str:
-    confirmed = (change.after or {}).get("confirmed_broad")
+    after = change.after or {}
+    requested = after.get("requested")
+    note = (
+        f"Requested by {requested['by']} (request #{requested['request']}), approved by "
+        f"{change.changed_by}. "
+        if requested
+        else ""
+    )
+    confirmed = after.get("confirmed_broad")
     if not confirmed:
-        return ""
-    return (
+        return note.strip()
+    return note + (
         f"Saved as a broad exclusion, confirmed: it hid {confirmed['share_percent']:g} % of the "
         f"rule's candidate events of the last {confirmed['days']} days ({confirmed['events']} "
         f"of {confirmed['candidates']}); more than {confirmed['threshold_percent']} % needs "
