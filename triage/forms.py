@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils import timezone
 
+from triage.grouping import FILTER_NAMES, GROUP_CHOICES, GROUP_KEYS
 from triage.models import Alert
 from triage.queries import ASN_MAX
 from triage.selectors import DEFAULT_SORT, AlertFilters
@@ -68,9 +69,11 @@ class AlertFilterForm(forms.Form):
     account = forms.CharField(required=False, max_length=64, label="Account")
     principal = forms.CharField(required=False, max_length=256, label="Principal (user.name)")
     org = forms.CharField(required=False, max_length=256, label="AS organisation")
+    asn = forms.IntegerField(required=False, min_value=0, max_value=ASN_MAX, label="AS number")
     assignee = forms.ChoiceField(required=False)
     q = forms.CharField(required=False, max_length=200, label="Search")
     sort = forms.ChoiceField(choices=SORT_CHOICES, required=False)
+    group = forms.ChoiceField(choices=GROUP_CHOICES, required=False, label="Group by")
 
     def __init__(self, data, *, users, **kwargs):
         # A missing status means the default (open); an empty one means any status.
@@ -105,6 +108,7 @@ class AlertFilterForm(forms.Form):
             account_id=(data.get("account") or "").strip(),
             user_name=(data.get("principal") or "").strip(),
             organization=(data.get("org") or "").strip(),
+            as_number=data.get("asn"),
             assignee_id=user.pk
             if assignee == "me"
             else int(assignee)
@@ -114,6 +118,11 @@ class AlertFilterForm(forms.Form):
             text=(data.get("q") or "").strip(),
             sort=data.get("sort") or DEFAULT_SORT,
         )
+
+    def group_by(self) -> str:
+        """What the list is grouped by: principal, network, account, or "" (one row an alert)."""
+        data = self.cleaned_data if self.is_valid() else self._valid_part()
+        return data.get("group") or ""
 
     def chosen(self) -> dict[str, str]:
         """The values as submitted, to show the filters as the user set them."""
@@ -165,6 +174,37 @@ class BulkActionForm(forms.Form):
             raise ValidationError("Closing needs a reason.")
         data["assignee_user"] = self.users.get(data.get("assignee") or "")
         return data
+
+
+NO_GROUP = "This action names no group: reload the list."
+
+
+class GroupActionForm(BulkActionForm):
+    """A group's "Take action": which group (its key, as the list's filter names) and
+    the newest alert the page counted for it. The list's filters come with `next`."""
+
+    alerts = None
+    by = forms.ChoiceField(choices=GROUP_CHOICES[1:])
+    # Keys are matched exactly: attacker-chosen names may begin or end with a space.
+    account = forms.CharField(required=False, max_length=64, strip=False)
+    principal = forms.CharField(required=False, max_length=256, strip=False)
+    org = forms.CharField(required=False, max_length=256, strip=False)
+    asn = forms.IntegerField(required=False, min_value=0, max_value=ASN_MAX)
+    upto = forms.IntegerField(min_value=1, error_messages={"required": NO_GROUP})
+
+    def clean(self):
+        data = super().clean()
+        # Every key column needs a value, but a network may have no AS number.
+        columns = GROUP_KEYS.get(data.get("by") or "", ())
+        needed = [FILTER_NAMES[column] for column in columns if column != "as_number"]
+        if not self.errors and any(data.get(name) in (None, "") for name in needed):
+            raise ValidationError(NO_GROUP)
+        return data
+
+    def group_key(self) -> dict[str, object]:
+        """The group's key columns and values, as triage.grouping reads them."""
+        data = self.cleaned_data
+        return {column: data[FILTER_NAMES[column]] for column in GROUP_KEYS[data["by"]]}
 
 
 class AssignForm(forms.Form):

@@ -70,6 +70,7 @@ class AlertFilters:
     account_id: str = ""
     user_name: str = ""
     organization: str = ""
+    as_number: int | None = None
     assignee_id: int | None = None
     unassigned: bool = False
     text: str = ""
@@ -132,6 +133,8 @@ def _filtered(filters: AlertFilters) -> QuerySet[Alert]:
         alerts = alerts.filter(user_name=filters.user_name)
     if filters.organization:
         alerts = alerts.filter(as_organization=filters.organization)
+    if filters.as_number is not None:
+        alerts = alerts.filter(as_number=filters.as_number)
     if filters.unassigned:
         alerts = alerts.filter(assignee__isnull=True)
     elif filters.assignee_id is not None:
@@ -142,6 +145,12 @@ def _filtered(filters: AlertFilters) -> QuerySet[Alert]:
             ContainsText("reason", filters.text) | ContainsText("account_id", filters.text)
         )
     return alerts
+
+
+def alerts_filtered(filters: AlertFilters) -> QuerySet[Alert]:
+    """Every alert the list's filters match, unordered: the alert list grouped
+    (triage.grouping) reads the same alerts as the list."""
+    return _filtered(filters)
 
 
 def _encode_cursor(value: Any, pk: int) -> str:

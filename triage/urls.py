@@ -1,11 +1,12 @@
 from django.urls import path
 
-from triage import allowlist_views, review_views, saved_view_views, views
+from triage import allowlist_views, grouping_views, review_views, saved_view_views, views
 
 urlpatterns = [
     path("alerts/", views.alert_list, name="alerts"),
     path("alerts/bulk/", views.alert_bulk, name="alert_bulk"),
     path("alerts/new/", views.alerts_new, name="alerts_new"),
+    path("alerts/groups/action/", grouping_views.alert_group_action, name="alert_group_action"),
     path("alerts/views/", saved_view_views.saved_view_create, name="saved_view_create"),
     path(
         "alerts/views/<int:view_id>/default/",

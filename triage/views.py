@@ -24,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.queries import invalid_query
 from config.roles import TRIAGE_ROLES, triage_required, user_has_role
 from triage import alerts as services
-from triage import assignment, rule, saved_view_views, saved_views, selectors
+from triage import assignment, grouping, rule, saved_view_views, saved_views, selectors
 from triage.charts import network_timeline_svg
 from triage.exclusions import user_can_change_exclusions
 from triage.forms import (
@@ -98,7 +98,13 @@ def _list_page(request: HttpRequest, query: QueryDict, path: str, **extra) -> Ht
     users = selectors.assignable_users()
     form = AlertFilterForm(query, users=users)
     filters = form.filters(user=request.user, now=now)
-    page = selectors.alert_list(filters=filters, after=query.get("after"))
+    # Grouped (?group=principal, network or account), the page shows groups instead of alerts.
+    groups = grouping.alert_groups(filters=filters, by=form.group_by(), after=query.get("after"))
+    page = (
+        selectors.alert_list(filters=filters, after=query.get("after"))
+        if groups is None
+        else selectors.AlertPage(alerts=[], next_cursor=None)
+    )
     counts = selectors.alert_status_counts(filters=filters)
     new_since = _new_since(request, now)
     for alert in page.alerts:
@@ -116,6 +122,7 @@ def _list_page(request: HttpRequest, query: QueryDict, path: str, **extra) -> Ht
         "list_path": path,
         "filters": filters,
         "page": page,
+        "groups": groups,
         "any_new": any(alert.is_new for alert in page.alerts),
         "new_since": new_since,
         "new_meaning": NEW_MEANING,

@@ -19,6 +19,7 @@ PAGES = {
     "principal": lambda story: "/principals/?account=111122223333&user=alice",
     "network": lambda story: "/networks/?org=Evil+VPS+Ltd",
     "events": lambda story: "/events/",
+    "grouped alert list": lambda story: "/alerts/?group=network",
 }
 
 ACTIONS = {
@@ -32,6 +33,16 @@ ACTIONS = {
     "note": lambda story: (f"/alerts/{story.alice.pk}/notes/", {"text": "seen"}),
     "checklist": lambda story: (f"/alerts/{story.alice.pk}/checklist/network/", {"done": "on"}),
     "bulk": lambda story: ("/alerts/bulk/", {"action": "acknowledge", "alerts": story.alice.pk}),
+    "group action": lambda story: (
+        "/alerts/groups/action/",
+        {
+            "action": "acknowledge",
+            "by": "principal",
+            "account": "111122223333",
+            "principal": "alice",
+            "upto": story.alice.pk,
+        },
+    ),
 }
 
 

@@ -1,0 +1,240 @@
+"""The alert list grouped by principal, network or account (Kibana's "group alerts by").
+
+A page of groups is one GROUP BY over the alerts the list's filters match, in
+the order of each group's newest alert (the group that received the latest
+alert first), keyset-paginated on that alert's id: an alert belongs to exactly
+one group, so the id is a unique, stable position. Each group on the page then
+costs one bounded query for its first alerts, and one query names the
+assignees of all of them.
+
+A group's bulk action acts on the group's alerts under the same filters, up to
+the newest alert the page showed for it: an alert that arrives after the page
+was drawn is never changed by a click made before it arrived. Closing many asks
+first, and the confirmation is bound to the exact alerts it counted (a digest
+of their ids): if the group changes before the click, it asks again.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import Case, Count, IntegerField, Max, Q, QuerySet, Value, When
+
+from triage import selectors
+from triage.models import Alert
+from triage.selectors import SORTS, AlertFilters
+
+GROUP_CHOICES = [
+    ("", "None"),
+    ("principal", "Principal"),
+    ("network", "Network"),
+    ("account", "Account"),
+]
+# The alert columns that make a group's key.
+GROUP_KEYS: dict[str, tuple[str, ...]] = {
+    "principal": ("account_id", "user_name"),
+    "network": ("as_organization", "as_number"),
+    "account": ("account_id",),
+}
+# The list's filter that selects each key column: a group's link to all its alerts,
+# and the fields of its "Take action" form.
+FILTER_NAMES = {"account_id": "account", "user_name": "principal", "as_organization": "org",
+                "as_number": "asn"}  # fmt: skip
+GROUP_PAGE_SIZE = 20
+# The alerts shown inside an expanded group; a link leads to all of them.
+GROUP_PREVIEW = 5
+# A group action changes at most this many alerts (each is its own audited change).
+GROUP_ACTION_LIMIT = 1000
+
+SEVERITIES = ("low", "medium", "high", "critical")
+_SEVERITY_RANK = Case(
+    *[When(severity=name, then=Value(rank)) for rank, name in enumerate(SEVERITIES)],
+    default=Value(-1),
+    output_field=IntegerField(),
+)
+
+
+@dataclass
+class AlertGroup:
+    by: str
+    key: dict[str, object]  # column → value, as in GROUP_KEYS[by]
+    newest_id: int
+    count: int
+    open_count: int
+    severity: str
+    last_seen: datetime
+    assignee_count: int
+    unassigned: int
+    assignees: list[str] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return group_label(self.by, self.key)
+
+    @property
+    def more_assignees(self) -> int:
+        return self.assignee_count - len(self.assignees)
+
+    @property
+    def list_filters(self) -> dict[str, object]:
+        """The list's own filters that select this group (its link to all its alerts)."""
+        return {FILTER_NAMES[column]: value for column, value in self.key.items()}
+
+
+@dataclass
+class GroupPage:
+    by: str
+    groups: list[AlertGroup]
+    next_cursor: str | None
+    first_page: bool
+
+    # A group's alerts show the key columns the grouping does not already say.
+    @property
+    def show_principal(self) -> bool:
+        return self.by != "principal"
+
+    @property
+    def show_network(self) -> bool:
+        return self.by != "network"
+
+
+def group_label(by: str, key: dict[str, object]) -> str:
+    """The group in words: "alice (111122223333)", "Evil VPS Ltd (AS64500)", "account 1111…"."""
+    if by == "principal":
+        return f"{key['user_name']} ({key['account_id']})"
+    if by == "network":
+        number = key["as_number"]
+        organization = key["as_organization"]
+        return f"{organization} (AS{number})" if number is not None else f"{organization}"
+    return f"account {key['account_id']}"
+
+
+def _in_group(key: dict[str, object]) -> Q:
+    """The alerts with this key (an alert without an AS number has none to match)."""
+    lookups = {}
+    for column, value in key.items():
+        if value is None:
+            lookups[f"{column}__isnull"] = True
+        else:
+            lookups[column] = value
+    return Q(**lookups)
+
+
+def _cursor(after: str | None) -> int | None:
+    if after and after.isascii() and after.isdigit():
+        return int(after)
+    return None
+
+
+def alert_groups(*, filters: AlertFilters, by: str, after: str | None = None) -> GroupPage | None:
+    """One page of groups of the alerts `filters` match, or None when `by` groups nothing."""
+    if by not in GROUP_KEYS:
+        return None
+    columns = GROUP_KEYS[by]
+    rows = (
+        selectors.alerts_filtered(filters)
+        .order_by()
+        .values(*columns)
+        .annotate(
+            newest_id=Max("id"),
+            count=Count("id"),
+            open_count=Count("id", filter=Q(status=Alert.Status.OPEN)),
+            severity_rank=Max(_SEVERITY_RANK),
+            last_seen=Max("original_time"),
+            assignee_count=Count("assignee", distinct=True),
+            unassigned=Count("id", filter=Q(assignee__isnull=True)),
+        )
+        .order_by("-newest_id")
+    )
+    position = _cursor(after)
+    if position is not None:
+        rows = rows.filter(newest_id__lt=position)
+    found = list(rows[: GROUP_PAGE_SIZE + 1])
+    groups = [
+        AlertGroup(
+            by=by,
+            key={column: row[column] for column in columns},
+            newest_id=row["newest_id"],
+            count=row["count"],
+            open_count=row["open_count"],
+            severity=SEVERITIES[row["severity_rank"]] if row["severity_rank"] >= 0 else "",
+            last_seen=row["last_seen"],
+            assignee_count=row["assignee_count"],
+            unassigned=row["unassigned"],
+        )
+        for row in found[:GROUP_PAGE_SIZE]
+    ]
+    _add_assignees(groups, filters)
+    for group in groups:
+        group.alerts = group_preview(filters=filters, group=group)
+    more = len(found) > GROUP_PAGE_SIZE
+    return GroupPage(
+        by=by,
+        groups=groups,
+        next_cursor=str(groups[-1].newest_id) if more else None,
+        first_page=position is None,
+    )
+
+
+# Names shown per group; beyond them the page says how many more.
+ASSIGNEES_SHOWN = 3
+
+
+def _add_assignees(groups: list[AlertGroup], filters: AlertFilters) -> None:
+    """Who the groups' alerts are assigned to: one query for the whole page."""
+    wanted = [group for group in groups if group.assignee_count]
+    if not wanted:
+        return
+    columns = GROUP_KEYS[wanted[0].by]
+    either = Q()
+    for group in wanted:
+        either |= _in_group(group.key)
+    pairs = (
+        selectors.alerts_filtered(filters)
+        .filter(either, assignee__isnull=False)
+        .order_by()
+        .values_list(*columns, "assignee__username")
+        .distinct()
+    )
+    names: dict[tuple, list[str]] = {}
+    for *key, username in pairs:
+        names.setdefault(tuple(key), []).append(username)
+    for group in wanted:
+        group.assignees = sorted(names.get(tuple(group.key.values()), []))[:ASSIGNEES_SHOWN]
+
+
+def group_preview(*, filters: AlertFilters, group: AlertGroup) -> list[Alert]:
+    """The group's first alerts in the list's sort order (up to the newest the page counted)."""
+    column, descending = SORTS.get(filters.sort, SORTS[selectors.DEFAULT_SORT])
+    sign = "-" if descending else ""
+    return list(
+        group_alerts(filters=filters, key=group.key, upto=group.newest_id)
+        .select_related("assignee")
+        .order_by(f"{sign}{column}", f"{sign}id")[:GROUP_PREVIEW]
+    )
+
+
+def group_alerts(*, filters: AlertFilters, key: dict[str, object], upto: int) -> QuerySet[Alert]:
+    """The alerts of one group under the list's filters, none newer than alert `upto`.
+
+    The group's key narrows the filters, never replaces them: a key outside
+    the filters selects nothing.
+    """
+    return selectors.alerts_filtered(filters).filter(_in_group(key), id__lte=upto)
+
+
+def group_action_ids(*, filters: AlertFilters, key: dict[str, object], upto: int) -> list[int]:
+    """The ids a group action would change, oldest first, up to one past GROUP_ACTION_LIMIT."""
+    alerts = group_alerts(filters=filters, key=key, upto=upto).order_by("id")
+    return list(alerts.values_list("id", flat=True)[: GROUP_ACTION_LIMIT + 1])
+
+
+def confirmation_token(ids: list[int], reason: str) -> str:
+    """What the confirmation asked about: how many alerts, which (a digest), and why.
+
+    "12:false_positive:3f2a…": any change in the group's alerts, however small,
+    changes the token, so a stale confirmation asks again instead of acting.
+    """
+    digest = hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()[:16]
+    return f"{len(ids)}:{reason}:{digest}"
