@@ -110,6 +110,13 @@ class Event(models.Model):
                 fields=["access_key_id", "as_number", "timestamp", "as_organization"],
                 name="event_access_key_network",
             ),
+            # Who else used a source IP, newest first, read from the index alone
+            # (the alert preview's prevalence; the Events page's source IP filter).
+            models.Index(
+                fields=["source_ip", "-timestamp"],
+                name="event_source_ip",
+                include=["account_id", "user_name"],
+            ),
             # Direct Lambda invocations by principal and network: the detector's
             # "was this network used in the prior 10 days" probe is one index
             # lookup per evaluated event, however long the history behind it.

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from triage import allowlist_views, grouping_views, review_views, saved_view_views, views
+from triage.preview import views as preview_views
 
 urlpatterns = [
     path("alerts/", views.alert_list, name="alerts"),
@@ -24,6 +25,7 @@ urlpatterns = [
         name="saved_view_delete",
     ),
     path("alerts/<int:alert_id>/", views.alert_detail, name="alert"),
+    path("alerts/<int:alert_id>/preview/", preview_views.alert_preview, name="alert_preview"),
     path("alerts/<int:alert_id>/acknowledge/", views.alert_acknowledge, name="alert_acknowledge"),
     path("alerts/<int:alert_id>/assign/", views.alert_assign, name="alert_assign"),
     path("alerts/<int:alert_id>/close/", views.alert_close, name="alert_close"),

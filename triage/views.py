@@ -39,6 +39,7 @@ from triage.forms import (
 )
 from triage.models import Alert, SavedView
 from triage.notify import selectors as notify_selectors
+from triage.preview import selectors as preview_selectors
 from triage.queries import NetworkQuery, PrincipalQuery
 from triage.remediation import remediation_commands
 
@@ -296,16 +297,8 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
     alert = get_alert_for_user(request, alert_id)
     event = alert.event
     now = timezone.now()
-    since = alert.original_time - timedelta(days=selectors.NETWORK_HISTORY_DAYS)
-    # The chart runs from 30 days before the alert to today, or 30 days after it for an old one.
-    chart_end = min(now, alert.original_time + timedelta(days=selectors.NETWORK_HISTORY_DAYS))
-    networks = selectors.principal_network_history(
-        account_id=alert.account_id,
-        user_name=alert.user_name,
-        since=since,
-        until=chart_end,
-        alert_organization=alert.as_organization,
-    )
+    timeline = preview_selectors.network_timeline(alert=alert, now=now)
+    since = timeline.since
     function = selectors.event_function_name(event)
     checklist = selectors.alert_checklist(alert=alert)
     context = workflow_context(
@@ -313,14 +306,8 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
         rule=rule,
         event=event,
         highlighted=selectors.highlighted_fields(event=event),
-        networks=networks,
-        chart=network_timeline_svg(
-            networks=networks,
-            start=since.date(),
-            end=chart_end.date(),
-            marker=alert.original_time,
-            title=f"Networks used by {alert.user_name} per day",
-        ),
+        networks=timeline.networks,
+        chart=timeline.chart,
         function=function,
         function_name=selectors.function_display_name(function),
         invocations=selectors.function_invocations(

@@ -124,6 +124,7 @@
       index += step;
     }
     makeCurrent(all[index], true);
+    openPreview(all[index], 150, false);
   }
 
   // After a swap (a bulk action, a filter, new alerts shown) the same alert stays current,
@@ -176,6 +177,99 @@
       window.location.assign(root.dataset.exclusionUrl + "?alert=" + encodeURIComponent(alertId));
     } else {
       say("Exclusions are added by allowlist admins (the allowlist-admin role).");
+    }
+  }
+
+  // The alert preview (templates/triage/alert_preview_panel.html): a row clicked, j / k,
+  // or a row's "preview" link shows that alert beside the list (over it on a narrow
+  // screen). Esc or "Close preview" empties the panel, which then takes no room.
+  var previewTimer = null;
+
+  function previewPanel() {
+    return document.getElementById("alert-preview");
+  }
+
+  function previewed() {
+    var panel = previewPanel();
+    return panel ? panel.querySelector("article.preview") : null;
+  }
+
+  function rowFor(id) {
+    return rows().filter(function (row) { return rowId(row) === id; })[0] || null;
+  }
+
+  function loadPreview(url, delay, focusTitle) {
+    var panel = previewPanel();
+    if (!panel || !window.htmx) {
+      return;
+    }
+    clearTimeout(previewTimer);
+    previewTimer = setTimeout(function () {
+      window.htmx.ajax("GET", url, {target: panel, swap: "innerHTML"}).then(function () {
+        var title = focusTitle && panel.querySelector("#preview-title");
+        if (title) {
+          title.focus();
+        }
+      });
+    }, delay);
+  }
+
+  function openPreview(row, delay, focusTitle) {
+    var link = row && row.querySelector("a.preview-link");
+    if (link) {
+      loadPreview(link.getAttribute("href"), delay, focusTitle);
+    }
+  }
+
+  function closePreview() {
+    var article = previewed();
+    if (!article) {
+      return false;
+    }
+    clearTimeout(previewTimer);
+    previewPanel().replaceChildren();
+    markPreviewed();
+    var row = rowFor(article.dataset.alert);
+    if (row) {
+      makeCurrent(row, true);
+    }
+    return true;
+  }
+
+  function markPreviewed() {
+    var article = previewed();
+    rows().forEach(function (row) {
+      row.classList.toggle("is-previewed", Boolean(article) && rowId(row) === article.dataset.alert);
+    });
+  }
+
+  // An action taken in the preview shows at once in the alert's row.
+  function syncPreviewedRow() {
+    var workflow = document.querySelector("#alert-preview #alert-workflow");
+    var row = workflow && rowFor(workflow.dataset.alert);
+    if (!row) {
+      return;
+    }
+    var state = workflow.dataset;
+    var status = document.createElement("span");
+    status.className = "status status-" + state.status;
+    status.textContent = state.statusLabel;
+    var cell = row.querySelector("td.status-cell");
+    cell.replaceChildren(status);
+    if (state.closeReason) {
+      var reason = document.createElement("span");
+      reason.className = "sub";
+      reason.textContent = state.closeReason;
+      cell.appendChild(reason);
+    }
+    var assignee = row.querySelector("td.assignee");
+    if (state.assignee) {
+      assignee.textContent = state.assignee;
+    } else {
+      var nobody = document.createElement("span");
+      nobody.className = "subtle";
+      nobody.textContent = "—";
+      assignee.replaceChildren(nobody);
     }
   }
 
@@ -270,6 +364,12 @@
     if (event.key === "Enter" && event.target.closest("a, button, summary")) {
       return;
     }
+    if (event.key === "Escape" && root.dataset.page === "list") {
+      if (closePreview()) {
+        event.preventDefault();
+      }
+      return;
+    }
     var action = event.key === "?" ? showShortcuts : (root.dataset.page === "list" ? listKeys : alertKeys)[event.key];
     if (action) {
       event.preventDefault();
@@ -283,6 +383,28 @@
     if (row && !row.hasAttribute("aria-current")) {
       makeCurrent(row, false);
     }
+  });
+
+  document.addEventListener("click", function (event) {
+    if (!event.target.closest) {
+      return;
+    }
+    if (event.target.closest("#alert-preview button.preview-close")) {
+      closePreview();
+      return;
+    }
+    var row = event.target.closest("table.alerts tbody tr");
+    var link = event.target.closest("a, button, input, select, textarea, label");
+    if (!row || (link && !link.matches("a.preview-link")) || !previewPanel()) {
+      return;
+    }
+    // Without this script (or with a modifier key) "preview" is a page of its own.
+    if (event.ctrlKey || event.metaKey || event.shiftKey || event.button !== 0) {
+      return;
+    }
+    event.preventDefault();
+    makeCurrent(row, false);
+    openPreview(row, 0, true);
   });
 
   function run(root) {
@@ -305,5 +427,15 @@
   document.addEventListener("htmx:afterSettle", function (event) {
     run(event.target);
     restoreCurrent();
+    var article = previewed();
+    if (article && event.target.id === "alert-results") {
+      // A bulk action may have changed the previewed alert: show it as it is now.
+      loadPreview(article.dataset.url, 0, false);
+    }
+    if (article) {
+      article.querySelector("button.preview-close").hidden = false;
+      syncPreviewedRow();
+    }
+    markPreviewed();
   });
 })();

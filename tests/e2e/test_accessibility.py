@@ -49,6 +49,7 @@ def pages(story: ui.Story, exclusion_id: int) -> dict[str, str]:
     return {
         "alerts": "/alerts/",
         "alert": f"/alerts/{story.role.pk}/",
+        "alert-preview": f"/alerts/{story.role.pk}/preview/",
         "principal": f"/principals/?{principal}",
         "network": f"/networks/?{network}",
         "events": "/events/",

@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 PAGES = {
     "alert list": lambda story: "/alerts/",
     "alert": lambda story: f"/alerts/{story.alice.pk}/",
+    "alert preview": lambda story: f"/alerts/{story.alice.pk}/preview/",
     "principal": lambda story: "/principals/?account=111122223333&user=alice",
     "network": lambda story: "/networks/?org=Evil+VPS+Ltd",
     "events": lambda story: "/events/",
