@@ -55,12 +55,13 @@ def neighbours(story):
     bob = iam_user_identity("bob", account=BOB_ACCOUNT, accessKeyId="AKIAEXAMPLEBOB000001")
     carol = iam_user_identity("carol", accessKeyId="AKIAEXAMPLECAROL0001")
     dave = iam_user_identity("dave", accessKeyId="AKIAEXAMPLEDAVE00001")
+    day, vps = timedelta(days=1), "203.0.113.10"
     ingest(
         [
-            invoke_record(when=attack - timedelta(days=2), source_ip="203.0.113.10", identity=bob),
-            invoke_record(when=attack - timedelta(hours=1), source_ip="203.0.113.10", identity=bob),
-            invoke_record(when=attack - timedelta(days=20), source_ip="203.0.113.99", identity=carol),
-            invoke_record(when=attack - timedelta(days=40), source_ip="203.0.113.10", identity=dave),
+            invoke_record(when=attack - 2 * day, source_ip=vps, identity=bob),
+            invoke_record(when=attack - timedelta(hours=1), source_ip=vps, identity=bob),
+            invoke_record(when=attack - 20 * day, source_ip="203.0.113.99", identity=carol),
+            invoke_record(when=attack - 40 * day, source_ip=vps, identity=dave),
         ]
     )
     return Alert.objects.get(user_name="bob")
