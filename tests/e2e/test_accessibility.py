@@ -48,6 +48,7 @@ def pages(story: ui.Story, exclusion_id: int) -> dict[str, str]:
     network = urllib.parse.urlencode({"org": story.role.as_organization})
     return {
         "alerts": "/alerts/",
+        "alerts-grouped": "/alerts/?status=&group=network",
         "alert": f"/alerts/{story.role.pk}/",
         "alert-preview": f"/alerts/{story.role.pk}/preview/",
         "principal": f"/principals/?{principal}",
