@@ -15,10 +15,12 @@ from ninja.openapi.schema import OpenAPISchema
 from triage.api import alerts, events, exclusions, problems, rule
 from triage.api.auth import BearerToken
 
-# Every operation can answer these, whatever it declares itself.
+# Every operation can answer these, whatever it declares itself; each declares only its
+# own (404, 409), so this list is kept once.
 COMMON_ERRORS = {
     "400": "The body is not JSON.",
     "401": "No token, or one that is unknown, expired or revoked.",
+    "403": "The token's user has no role that may do this.",
     "422": "The request is not valid: `errors` names each refused field.",
     "429": "Too many requests for this token: retry after `Retry-After` seconds.",
     "503": "The database cannot be reached.",
