@@ -180,8 +180,8 @@ NO_GROUP = "This action names no group: reload the list."
 
 
 class GroupActionForm(BulkActionForm):
-    """A group's "Take action": which group (its key, as the list's filter names) and
-    the newest alert the page counted for it. The list's filters come with `next`."""
+    """A group's "Take action": which group (its key, as the list's filter names), the
+    newest alert the page counted for it and how many. The list's filters come with `next`."""
 
     alerts = None
     by = forms.ChoiceField(choices=GROUP_CHOICES[1:])
@@ -191,6 +191,8 @@ class GroupActionForm(BulkActionForm):
     org = forms.CharField(required=False, max_length=256, strip=False)
     asn = forms.IntegerField(required=False, min_value=0, max_value=ASN_MAX)
     upto = forms.IntegerField(min_value=1, error_messages={"required": NO_GROUP})
+    # How many alerts the page counted in the group: acting on another number asks first.
+    shown = forms.IntegerField(min_value=0, error_messages={"required": NO_GROUP})
 
     def clean(self):
         data = super().clean()

@@ -9,9 +9,11 @@ assignees of all of them.
 
 A group's bulk action acts on the group's alerts under the same filters, up to
 the newest alert the page showed for it: an alert that arrives after the page
-was drawn is never changed by a click made before it arrived. Closing many asks
-first, and the confirmation is bound to the exact alerts it counted (a digest
-of their ids): if the group changes before the click, it asks again.
+was drawn is never changed by a click made before it arrived. Closing many
+asks first, and so does any action when the group no longer holds the number
+of alerts the page showed (one was reopened, or acknowledged by someone else);
+the confirmation is bound to the exact alerts it counted (a digest of their
+ids), so if the group changes again before the click, it asks again.
 """
 
 import hashlib
@@ -230,11 +232,11 @@ def group_action_ids(*, filters: AlertFilters, key: dict[str, object], upto: int
     return list(alerts.values_list("id", flat=True)[: GROUP_ACTION_LIMIT + 1])
 
 
-def confirmation_token(ids: list[int], reason: str) -> str:
-    """What the confirmation asked about: how many alerts, which (a digest), and why.
+def confirmation_token(ids: list[int], choice: str) -> str:
+    """What a confirmation asked about: how many alerts, which (a digest), and what to do.
 
-    "12:false_positive:3f2a…": any change in the group's alerts, however small,
-    changes the token, so a stale confirmation asks again instead of acting.
+    "12:3f2a…:close::false_positive": any change in the group's alerts, however
+    small, changes the token, so a stale confirmation asks again instead of acting.
     """
     digest = hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()[:16]
-    return f"{len(ids)}:{reason}:{digest}"
+    return f"{len(ids)}:{digest}:{choice}"

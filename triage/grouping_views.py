@@ -17,7 +17,39 @@ from triage import grouping, selectors, views
 from triage.forms import AlertFilterForm, GroupActionForm
 from triage.models import Alert
 
-CONFIRMED_FIELDS = ("by", "account", "principal", "org", "asn", "upto", "reason", "comment")
+# Sent back with a confirmation: the same group, filters and choices.
+CONFIRMED_FIELDS = ("by", "account", "principal", "org", "asn", "upto", "shown", "assignee",
+                    "reason", "comment")  # fmt: skip
+
+
+def _choice(data: dict) -> str:
+    """What the user chose to do, for the confirmation token: the action and its arguments."""
+    assignee = data["assignee_user"].pk if data["assignee_user"] else ""
+    return f"{data['action']}:{assignee}:{data.get('reason') or ''}"
+
+
+def _confirmation(
+    request: HttpRequest, data: dict, *, label: str, count: int, changed: bool
+) -> dict:
+    """The question the list asks before the action, and its button."""
+    alerts = f"{count} alert{'s' if count != 1 else ''}"
+    action = data["action"]
+    if action == "close":
+        reason = Alert.CloseReason(data["reason"]).label.lower()
+        question = f"Close {alerts} of {label} as {reason}?"
+    elif action == "assign":
+        who = data["assignee_user"].get_username() if data["assignee_user"] else "nobody"
+        question = f"Assign {alerts} of {label} to {who}?"
+    else:
+        question = f"Acknowledge {alerts} of {label}?"
+    return {
+        "action": action,
+        "question": question,
+        "button": f"{action.capitalize()} {alerts}",
+        "changed": changed,
+        "comment": (data.get("comment") or "") if action == "close" else "",
+        "fields": [(name, request.POST.get(name, "")) for name in CONFIRMED_FIELDS],
+    }
 
 
 @require_POST
@@ -43,21 +75,17 @@ def alert_group_action(request: HttpRequest) -> HttpResponse:
     if not ids:
         error = f"{label}: no alert of this group matches the filters any more."
         return views._list_page(request, query, path, group_error=error)
-    if data["action"] == "close" and len(ids) > views.CLOSE_WITHOUT_ASKING:
-        token = grouping.confirmation_token(ids, data["reason"])
+    # Asks first before closing many, and before any action on other alerts than the
+    # page counted (one reopened since): the confirmation names exactly these alerts.
+    changed = len(ids) != data["shown"]
+    closing_many = data["action"] == "close" and len(ids) > views.CLOSE_WITHOUT_ASKING
+    if changed or closing_many:
+        token = grouping.confirmation_token(ids, _choice(data))
         if request.POST.get("confirm") != token:
-            confirm = {
-                "token": token,
-                "count": len(ids),
-                "label": label,
-                "reason": Alert.CloseReason(data["reason"]).label.lower(),
-                # A confirmation was sent, for other alerts than these: say the group changed.
-                "changed": bool(request.POST.get("confirm")),
-                "comment": data.get("comment") or "",
-                # Sent back with the confirmation: the same group, filters and choices.
-                "fields": [(name, request.POST.get(name, "")) for name in CONFIRMED_FIELDS],
-            }
-            return views._list_page(request, query, path, group_confirm=confirm)
+            # A confirmation sent for other alerts than these also means the group changed.
+            changed = changed or bool(request.POST.get("confirm"))
+            confirm = _confirmation(request, data, label=label, count=len(ids), changed=changed)
+            return views._list_page(request, query, path, group_confirm={**confirm, "token": token})
     chosen = list(Alert.objects.filter(pk__in=ids).order_by("pk"))
     outcome = services.alerts_bulk_change(
         alerts=chosen,

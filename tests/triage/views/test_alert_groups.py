@@ -343,8 +343,45 @@ def test_it_asks_again_when_the_group_changed_since_the_confirmation(story, clie
 
     again = act(client, form, **chosen, confirm=token)
 
-    assert "The group changed since you were asked. Close 2 alerts of carol" in text(again)
+    assert "The group's alerts changed since the page showed them. Close 2 alerts of carol" in text(
+        again
+    )
     assert statuses(carol) == ["acknowledged", "open", "open"]
+
+
+@pytest.mark.parametrize("headers", [{}, HTMX], ids=["form", "htmx"])
+def test_it_asks_before_acting_on_more_alerts_than_the_page_showed(story, client, headers):
+    earlier = more_alerts(1, status="closed")
+    carol = more_alerts(2, label="open")
+    form = action_form(client.get("/alerts/?group=principal"), "carol")
+    assert form["shown"] == "2"
+    # Someone reopens carol's closed alert while the analyst reads the page.
+    Alert.objects.filter(pk=earlier[0].pk).update(status="open")
+
+    asked = act(client, form, headers, action="acknowledge")
+
+    assert (
+        "The group's alerts changed since the page showed them. "
+        "Acknowledge 3 alerts of carol (444455556666)?"
+    ) in text(asked)
+    assert statuses(earlier + carol) == ["open"] * 3
+    token = re.search(r'name="confirm" value="([^"]+)"', text(asked)).group(1)
+
+    act(client, form, headers, action="acknowledge", confirm=token)
+
+    assert statuses(earlier + carol) == ["acknowledged"] * 3
+
+
+def test_a_confirmation_holds_only_for_the_action_it_asked_about(story, people, client):
+    carol = more_alerts(3)
+    form = action_form(client.get("/alerts/?group=principal"), "carol")
+    asked = act(client, form, action="close", reason="duplicate")
+    token = re.search(r'name="confirm" value="([^"]+)"', text(asked)).group(1)
+
+    again = act(client, form, action="close", reason="true_positive", confirm=token)
+
+    assert "Close 3 alerts of carol (444455556666) as true positive?" in text(again)
+    assert statuses(carol) == ["open"] * 3
 
 
 def test_it_acts_only_within_the_lists_filters(story, client):
@@ -382,6 +419,7 @@ def test_it_refuses_a_group_larger_than_the_limit(story, client, monkeypatch):
             "This action names no group: reload the list.",
         ),
         ({"action": "acknowledge", "upto": ""}, "This action names no group: reload the list."),
+        ({"action": "acknowledge", "shown": ""}, "This action names no group: reload the list."),
         ({"action": "delete"}, "Select a valid choice."),
     ],
 )

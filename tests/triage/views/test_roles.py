@@ -42,6 +42,7 @@ ACTIONS = {
             "account": "111122223333",
             "principal": "alice",
             "upto": story.alice.pk,
+            "shown": 1,
         },
     ),
 }
