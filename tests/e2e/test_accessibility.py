@@ -20,6 +20,7 @@ from tests.e2e.test_triage_browser import OUTPUT
 from tests.helpers import PROJECT_ROOT
 from tests.triage import ui
 from triage.exclusions import exclusion_create
+from triage.requests.services import exclusion_request_create
 
 os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
@@ -67,14 +68,16 @@ def pages(story: ui.Story, exclusion_id: int) -> dict[str, str]:
     }
 
 
-def audit(browser: Browser, base: str, paths: dict[str, str], *, signed_in: bool) -> list[str]:
+def audit(
+    browser: Browser, base: str, paths: dict[str, str], *, signed_in: bool, username: str = "root"
+) -> list[str]:
     found = []
     for width_name, (width, height) in WIDTHS.items():
         context = browser.new_context(viewport={"width": width, "height": height}, bypass_csp=True)
         page = context.new_page()
         if signed_in:
             page.goto(f"{base}/login/")
-            page.fill("#id_username", "root")
+            page.fill("#id_username", username)
             page.fill("#id_password", ui.PASSWORD)
             page.click("button[type=submit]")
             page.wait_for_url(f"{base}/alerts/")
@@ -99,10 +102,26 @@ def audit(browser: Browser, base: str, paths: dict[str, str], *, signed_in: bool
 
 def test_every_page_passes_axe_and_fits_the_screen(live_server, browser, story):
     assert Path(AXE).exists(), "axe-core is missing: make test runs npm ci"
-    ui.people()
+    people = ui.people()
     exclusion = exclusion_create(
         by="ops", as_organization="Office ISP*", reason="the office", expires_at=None
     )
+    # A request waiting on the alert page's alert: its card there, the queue, the decision.
+    waiting = exclusion_request_create(
+        by=people.analyst, alert=story.role, reason="the CI runner", user_name="billing-fn-role"
+    )
+    requests = {
+        "exclusion-requests": "/exclusions/requests/",
+        "exclusion-request": f"/exclusions/requests/{waiting.pk}/",
+    }
+    # What only an analyst sees: the Propose button and the proposal form.
+    proposing = {
+        "alert-analyst": f"/alerts/{story.alice.pk}/",
+        "exclusion-request-new": f"/exclusions/requests/new/?alert={story.alice.pk}",
+    }
     problems = audit(browser, live_server.url, {"sign-in": "/login/"}, signed_in=False)
-    problems += audit(browser, live_server.url, pages(story, exclusion.pk), signed_in=True)
+    problems += audit(
+        browser, live_server.url, {**pages(story, exclusion.pk), **requests}, signed_in=True
+    )
+    problems += audit(browser, live_server.url, proposing, signed_in=True, username="ana")
     assert problems == [], "\n".join(problems)

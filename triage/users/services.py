@@ -22,8 +22,9 @@ from triage.users.models import UserChange
 # Every role a user can be given, with what it lets them do (the README says the same).
 ROLES = {
     ANALYST: "triage alerts (acknowledge, assign, tag, close with a reason), read events, "
-    "sources and the weekly review",
-    ALLOWLIST_ADMIN: "everything an analyst may do, and add, change and disable exclusions",
+    "sources and the weekly review, propose exclusions from an alert",
+    ALLOWLIST_ADMIN: "everything an analyst may do, and add, change and disable exclusions, "
+    "approve or decline analysts' exclusion requests",
     INTEGRATIONS_ADMIN: "add, change, test and remove notification destinations",
 }
 
