@@ -168,13 +168,18 @@
     return form;
   }
 
+  // Allowlist admins add an exclusion from the alert; anyone else who triages proposes one
+  // for an admin to approve (triage/requests).
   function startExclusion(alertId) {
     var root = shortcutsRoot();
-    var link = document.getElementById("add-exclusion");
+    var link = document.getElementById("add-exclusion") || document.getElementById("propose-exclusion");
+    var start = root.dataset.exclusionUrl || root.dataset.requestUrl;
     if (link) {
       link.click();
-    } else if (root.dataset.exclusionUrl && alertId) {
-      window.location.assign(root.dataset.exclusionUrl + "?alert=" + encodeURIComponent(alertId));
+    } else if (start && alertId) {
+      window.location.assign(start + "?alert=" + encodeURIComponent(alertId));
+    } else if (root.dataset.requestUrl) {
+      say("An exclusion for this alert is waiting for an allowlist admin already.");
     } else {
       say("Exclusions are added by allowlist admins (the allowlist-admin role).");
     }
