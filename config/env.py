@@ -5,7 +5,7 @@ typo in a deployment stops start-up instead of silently running on a default.
 """
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -57,8 +57,8 @@ def env_list(name: str, default: list[str] | None = None) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def parse_instant(value: str) -> datetime:
-    """An ISO 8601 instant; a date or a time without offset is taken as UTC.
+def parse_instant(value: str, zone: tzinfo = UTC) -> datetime:
+    """An ISO 8601 instant; a date or a time without offset is taken in zone (UTC).
 
     Raises ValueError naming the value. Shared by settings, commands and imports
     so that every place accepts the same spellings.
@@ -69,7 +69,7 @@ def parse_instant(value: str) -> datetime:
         raise ValueError(
             f"{value!r} is not an ISO 8601 date or time (e.g. 2026-01-31T00:00:00Z)"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
 def env_datetime(name: str) -> datetime | None:

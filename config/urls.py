@@ -22,6 +22,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("settings/api-tokens/", include("triage.api.urls")),
     path("settings/users/", include("triage.users.urls")),
+    path("account/", include("triage.users.account_urls")),
     path("exclusions/requests/", include("triage.requests.urls")),
     path("", include("triage.urls")),
     path("", include("ingest.urls")),

@@ -61,15 +61,26 @@ class EventSearchForm(forms.Form):
     until = forms.CharField(required=False, max_length=40, label="To (UTC)")
     before = forms.CharField(required=False, max_length=100, widget=forms.HiddenInput)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A date or time without an offset is read in the user's zone, which the labels name.
+        zone = timezone.get_current_timezone_name()
+        self.fields["since"].label = f"From ({zone})"
+        self.fields["until"].label = f"To ({zone})"
+        for name in ("since", "until"):
+            self.fields[name].widget.attrs["placeholder"] = "YYYY-MM-DD or YYYY-MM-DDTHH:MM"
+
     def _instant(self, name: str) -> datetime | None:
         value = self.cleaned_data[name].strip()
         if not value:
             return None
         try:
-            return parse_instant(value)
+            return parse_instant(value, timezone.get_current_timezone())
         except ValueError:
+            zone = timezone.get_current_timezone_name()
             raise ValidationError(
-                "An ISO 8601 date or time in UTC, e.g. 2026-11-30 or 2026-11-30T14:00Z."
+                f"An ISO 8601 date or time, e.g. 2026-11-30 or 2026-11-30T14:00 ({zone}), "
+                "or with an offset, e.g. 2026-11-30T14:00Z."
             ) from None
 
     def clean_since(self) -> datetime | None:

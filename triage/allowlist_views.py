@@ -72,7 +72,7 @@ def _initial(query: dict, alert: Alert | None) -> dict:
     """Prefilled from an alert (its network, and its principal if asked), or from the
     review's "propose exclusion" links (?org=…&asn=…&account=…&user=…)."""
     initial = {
-        "expires_on": (timezone.now() + services.DEFAULT_EXPIRY).date(),
+        "expires_on": timezone.localdate(timezone.now() + services.DEFAULT_EXPIRY),
         "as_organization": query["org"],
         "as_number": query["asn"],
         "account_id": query["account"],
@@ -195,7 +195,7 @@ def _form_for(exclusion: Exclusion) -> ExclusionForm:
             "account_id": exclusion.account_id,
             "user_name": exclusion.user_name,
             "reason": exclusion.reason,
-            "expires_on": expires.date() if expires else None,
+            "expires_on": timezone.localdate(expires) if expires else None,
             "never_expires": expires is None,
         }
     )
@@ -212,7 +212,7 @@ def exclusion_edit(request: HttpRequest, exclusion_id: int) -> HttpResponse:
         return _editor(request, form, candidate=None, exclusion=exclusion)
     fields = form.exclusion_fields()
     current = exclusion.expires_at
-    if current is not None and form.cleaned_data["expires_on"] == current.date():
+    if current is not None and form.cleaned_data["expires_on"] == timezone.localdate(current):
         # The form shows dates: an unchanged date keeps the exact instant set at the shell.
         fields["expires_at"] = current
     if _wants_save(request, form):

@@ -64,6 +64,11 @@ def network_timeline_svg(
         f'width="{WIDTH}" height="{height}" role="img" aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
     ]
+    # The days are UTC days, as the principal-network history counts them: the axis says so.
+    parts.append(
+        f'<text x="{LABEL_WIDTH - 8}" y="13" font-size="11" text-anchor="end" '
+        'fill="#5b6575">days in UTC</text>'
+    )
     # Weekly grid lines and dates.
     for offset in range(0, days, 7):
         x = LABEL_WIDTH + offset * cell
@@ -95,7 +100,7 @@ def network_timeline_svg(
             parts.append(
                 f'<rect x="{x + 0.5:.1f}" y="{y + 4}" width="{max(cell - 1, 1):.1f}" '
                 f'height="{ROW_HEIGHT - 8}" rx="2" fill="{COLOURS[kind]}" '
-                f'fill-opacity="{opacity:.2f}"><title>{escape(full)} · {day:%Y-%m-%d}: '
+                f'fill-opacity="{opacity:.2f}"><title>{escape(full)} · {day:%Y-%m-%d} UTC: '
                 f"{count:,} event{'s' if count != 1 else ''}</title></rect>"
             )
     if marker is not None:
@@ -124,8 +129,10 @@ def stacked_bars_svg(
     bars: Sequence[tuple[str, dict[str, int]]],
     series: Sequence[tuple[str, str, str]],
     title: str,
+    axis: str = "",
 ) -> SafeString:
-    """Vertical stacked bars, one per label: `series` is (key, legend label, colour).
+    """Vertical stacked bars, one per label: `series` is (key, legend label, colour); `axis`
+    names the labels' axis ("days in UTC"), top right.
 
     Labels may be organisation names: escaped, and shortened (the full text
     stays in each bar's tooltip).
@@ -159,6 +166,11 @@ def stacked_bars_svg(
             f'<text x="{x + 14}" y="13" font-size="11" fill="#1d2430">{escape(label)}</text>'
         )
         x += 24 + 7 * len(label)
+    if axis:
+        parts.append(
+            f'<text x="{WIDTH - RIGHT_PAD}" y="13" font-size="11" text-anchor="end" '
+            f'fill="#5b6575">{escape(axis)}</text>'
+        )
     for index, (name, counts) in enumerate(bars):
         x = left + index * slot + (slot - bar) / 2
         y = legend + plot_height
@@ -183,6 +195,81 @@ def stacked_bars_svg(
             f'<text x="{x + bar / 2:.1f}" y="{legend + plot_height + 16}" font-size="11" '
             f'text-anchor="middle" fill="#1d2430"><title>{escape(name)}</title>'
             f"{escape(short)}</text>"
+        )
+    parts.append("</svg>")
+    return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped
+
+
+NARROW_WIDTH = 360
+NARROW_LABEL_WIDTH = 112
+NARROW_ROW_HEIGHT = 26
+NARROW_LABEL_CHARS = 16
+
+
+def horizontal_bars_svg(
+    *,
+    bars: Sequence[tuple[str, dict[str, int]]],
+    series: Sequence[tuple[str, str, str]],
+    title: str,
+    axis: str = "",
+) -> SafeString:
+    """The same figures as stacked_bars_svg, one row per label, for a phone's width; `axis`
+    is written under the rows.
+
+    Drawn 360 units wide so that on a 390 px screen its text keeps its size
+    (vertical bars squeezed to that width would shrink it to a few pixels).
+    """
+    if not bars:
+        return mark_safe("")
+    top = max((sum(counts.values()) for _, counts in bars), default=0) or 1
+    # The legend wraps onto as many lines as it needs.
+    keys, x, line = [], 4.0, 0
+    for _key, label, colour in series:
+        width = 22 + 6.5 * len(label)
+        if x > 4 and x + width > NARROW_WIDTH:
+            x, line = 4.0, line + 1
+        keys.append(
+            f'<rect x="{x:.1f}" y="{4 + 17 * line}" width="10" height="10" rx="2" '
+            f'fill="{colour}"/><text x="{x + 14:.1f}" y="{13 + 17 * line}" font-size="11.5" '
+            f'fill="#1d2430">{escape(label)}</text>'
+        )
+        x += width
+    legend = 24 + 17 * line
+    plot = NARROW_WIDTH - NARROW_LABEL_WIDTH - 34
+    height = legend + NARROW_ROW_HEIGHT * len(bars) + (20 if axis else 4)
+    parts = [
+        f'<svg class="bars narrow-bars" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 '
+        f'{NARROW_WIDTH} {height}" width="{NARROW_WIDTH}" height="{height}" role="img" '
+        f'aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        *keys,
+    ]
+    for index, (name, counts) in enumerate(bars):
+        y = legend + index * NARROW_ROW_HEIGHT
+        short = name if len(name) <= NARROW_LABEL_CHARS else name[: NARROW_LABEL_CHARS - 1] + "…"
+        parts.append(
+            f'<text x="{NARROW_LABEL_WIDTH - 6}" y="{y + 16}" font-size="12" text-anchor="end" '
+            f'fill="#1d2430"><title>{escape(name)}</title>{escape(short)}</text>'
+        )
+        left = float(NARROW_LABEL_WIDTH)
+        for key, label, colour in series:
+            count = counts.get(key, 0)
+            if count <= 0:
+                continue
+            width = plot * count / top
+            parts.append(
+                f'<rect x="{left:.1f}" y="{y + 5}" width="{width:.1f}" '
+                f'height="{NARROW_ROW_HEIGHT - 10}" fill="{colour}">'
+                f"<title>{escape(name)}: {count} {escape(label)}</title></rect>"
+            )
+            left += width
+        parts.append(
+            f'<text x="{left + 4:.1f}" y="{y + 16}" font-size="12" fill="#1d2430">'
+            f"{sum(counts.values())}</text>"
+        )
+    if axis:
+        parts.append(
+            f'<text x="4" y="{height - 5}" font-size="11" fill="#5b6575">{escape(axis)}</text>'
         )
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped

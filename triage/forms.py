@@ -3,7 +3,7 @@
 Sign-in has its own forms, behind the throttle (signin/).
 """
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -95,10 +95,12 @@ class AlertFilterForm(forms.Form):
         since = until = None
         if data.get("range") in RANGES:
             since = now - RANGES[data["range"]]
+        # From/To are days in the user's zone (the page's labels name it), from its midnight.
+        zone = timezone.get_current_timezone()
         if data.get("since"):
-            since = max(filter(None, [since, datetime.combine(data["since"], time(), UTC)]))
+            since = max(filter(None, [since, datetime.combine(data["since"], time(), zone)]))
         if data.get("until"):
-            until = datetime.combine(data["until"] + timedelta(days=1), time(), UTC)
+            until = datetime.combine(data["until"] + timedelta(days=1), time(), zone)
         assignee = data.get("assignee") or ""
         return AlertFilters(
             status=data.get("status", Alert.Status.OPEN) or "",
@@ -279,6 +281,11 @@ class ExclusionForm(forms.Form):
     # Offered when the preview shows a share above EXCLUSION_CONFIRM_SHARE_PERCENT.
     confirm_broad = forms.BooleanField(required=False)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        zone = timezone.get_current_timezone_name()
+        self.fields["expires_on"].label = f"Expires on ({zone}, at the start of the day)"
+
     def clean(self):
         data = super().clean()
         conditions = ("as_number", "as_organization", "account_id", "user_name")
@@ -306,7 +313,9 @@ class ExclusionForm(forms.Form):
             "account_id": data.get("account_id") or "",
             "user_name": data.get("user_name") or "",
             "reason": data.get("reason") or "",
-            "expires_at": datetime.combine(expires_on, time(), UTC) if expires_on else None,
+            "expires_at": datetime.combine(expires_on, time(), timezone.get_current_timezone())
+            if expires_on
+            else None,
         }
 
 

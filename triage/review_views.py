@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET
 from config.queries import invalid_query
 from config.roles import triage_required
 from triage import review as figures
-from triage.charts import stacked_bars_svg
+from triage.charts import horizontal_bars_svg, stacked_bars_svg
 from triage.exclusions import user_can_change_exclusions
 from triage.models import Alert
 
@@ -45,23 +45,28 @@ def review(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return invalid_query(request, form)
     week = figures.weekly_review(week_start=form.cleaned_data["week"])
-    per_day = stacked_bars_svg(
-        bars=[(f"{day:%a %d %b}", counts) for day, counts in week.per_day],
-        series=SERIES,
-        title=f"Alerts detected per day in {week.name}, by close reason",
-    )
-    by_network = stacked_bars_svg(
-        bars=[
+    # Days twice: vertical bars for a wide screen, one row a day for a phone (CSS shows one),
+    # so that the text stays legible at 390 px. Networks, in a half-width card and with
+    # long names, are one row each everywhere.
+    per_day = {
+        "bars": [(f"{day:%a %d %b}", counts) for day, counts in week.per_day],
+        "series": SERIES,
+        "title": f"Alerts detected per day (UTC days) in {week.name}, by close reason",
+        "axis": "days in UTC",
+    }
+    by_network = {
+        "bars": [
             (group.as_organization, {Alert.CloseReason.FALSE_POSITIVE.value: group.count})
             for group in week.fp_by_network[:NETWORK_BARS]
         ],
-        series=[SERIES[1]],
-        title=f"False positives closed in {week.name}, by AS organisation",
-    )
+        "series": [SERIES[1]],
+        "title": f"False positives closed in {week.name}, by AS organisation",
+    }
     context = {
         "week": week,
-        "per_day_chart": per_day,
-        "network_chart": by_network,
+        "per_day_chart": stacked_bars_svg(**per_day),
+        "per_day_chart_narrow": horizontal_bars_svg(**per_day),
+        "network_chart": horizontal_bars_svg(**by_network),
         "can_change": user_can_change_exclusions(request.user),
     }
     return render(request, "triage/review.html", context)

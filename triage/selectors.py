@@ -37,7 +37,7 @@ from triage.models import (
     ExclusionChange,
     RunSuppression,
 )
-from triage.templatetags.triage_ui import utc
+from triage.users.zones import zoned_text
 
 PAGE_SIZE = 50
 NETWORK_HISTORY_DAYS = 30
@@ -324,7 +324,7 @@ def status_banners(*, now: datetime | None = None) -> list[Banner]:
         banners.append(
             Banner(
                 "info",
-                f"The detector is learning until {learning_until:%Y-%m-%d %H:%M} UTC: "
+                f"The detector is learning until {zoned_text(learning_until)}: "
                 "events before then build each principal's history and raise no alert.",
             )
         )
@@ -354,7 +354,7 @@ def status_banners(*, now: datetime | None = None) -> list[Banner]:
             Banner(
                 "warning",
                 f"Ingestion is lagging: the newest event was stored {_duration(minutes)} ago "
-                f"({newest:%Y-%m-%d %H:%M} UTC). Alerts may be missing.",
+                f"({zoned_text(newest)}). Alerts may be missing.",
             )
         )
     return banners
@@ -908,9 +908,9 @@ AUDITED_LABELS = {
 
 
 def _exclusion_value(name: str, value: Any) -> Any:
-    """Recorded values as the pages show them: times in UTC as everywhere, AS numbers as ASNs."""
+    """Recorded values as the pages show them: times in the user's zone, AS numbers as ASNs."""
     if name == "expires_at" and value:
-        return f"{utc(datetime.fromisoformat(value))} UTC"
+        return zoned_text(datetime.fromisoformat(value))
     if name == "as_number" and value is not None:
         return f"AS{value}"
     return readable(name, value)

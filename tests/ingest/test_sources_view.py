@@ -88,7 +88,7 @@ def test_it_shows_what_the_polls_of_a_bucket_read(signed_in, aws_server, bucket_
 
     assert '<span class="badge">ok</span>' in page
     assert "1 objects, 3 new events" in page
-    assert f"{moment:%Y-%m-%d %H:%M:%S}Z" in page  # the newest event
+    assert f"{moment:%Y-%m-%d %H:%M:%S} UTC" in page  # the newest event, its zone named
     assert "complete: every day folder from" in page
     assert "None." in page  # no problems
 

@@ -260,7 +260,7 @@ def test_it_shows_hostile_names_as_text_in_the_page_and_its_charts(week, people,
     page = ui.client_for(people.admin).get("/review/?week=2026-W47").content.decode()
 
     ui.assert_inert(page, ui.ESCAPED_ORG)
-    svg = page[page.index('<svg class="bars"', page.index("fp-network-title")) :]
+    svg = page[page.index('<svg class="bars narrow-bars"', page.index("fp-network-title")) :]
     svg = svg[: svg.index("</svg>")]
     assert "&lt;script&gt;alert(&quot;org&quot;)" in svg
     assert "<b>expiring</b>" not in page

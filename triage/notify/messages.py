@@ -8,7 +8,7 @@ one line per value in plain text so that a value cannot forge another line.
 
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +19,7 @@ from triage import rule
 from triage.documents import alert_document
 from triage.models import Alert
 from triage.notify.senders import Message
+from triage.users import zones
 
 SUMMARY_LISTED = 20
 MAX_VALUE_CHARS = 300
@@ -47,8 +48,12 @@ def alert_url(alert: Alert) -> str:
     return settings.SITE_URL.rstrip("/") + reverse("alert", args=[alert.pk])
 
 
-def alert_facts(alert: Alert) -> list[tuple[str, Any]]:
-    """What an analyst needs to decide whether to look now, in the order they read it."""
+def alert_facts(alert: Alert, zone: tzinfo = UTC) -> list[tuple[str, Any]]:
+    """What an analyst needs to decide whether to look now, in the order they read it.
+
+    The event time is in zone and names it: UTC for destinations, which have no user,
+    the recipient's own zone for an assignment e-mail.
+    """
     event = alert.event
     geo = event.geo or {}
     parameters = event.request_parameters
@@ -59,6 +64,7 @@ def alert_facts(alert: Alert) -> list[tuple[str, Any]]:
     return [
         ("Rule", rule.NAME),
         ("Reason", alert.reason),
+        ("Event time", zones.zoned_text(alert.original_time, "second", zone)),
         ("Principal", alert.user_name),
         ("Account", alert.account_id),
         ("Network", alert.as_organization or "(no organisation)"),
@@ -166,9 +172,10 @@ def summary_message(
     )
 
 
-def assignment_message(*, alert: Alert, assigner: str) -> Message:
-    """To the user assigner assigned alert: its facts and who it was; each value escaped."""
-    facts = [("Assigned by", assigner), *alert_facts(alert)]
+def assignment_message(*, alert: Alert, assigner: str, zone: tzinfo = UTC) -> Message:
+    """To the user assigner assigned alert: its facts (times in zone, the recipient's) and
+    who it was; each value escaped."""
+    facts = [("Assigned by", assigner), *alert_facts(alert, zone)]
     network = one_line(alert.as_organization) or f"AS{alert.as_number}"
     # one_line keeps attacker text from adding header lines to the subject.
     subject = one_line(

@@ -35,6 +35,7 @@ from triage.notify import messages, senders
 from triage.notify.models import Delivery, DeliveryAttempt, Destination, DestinationChange
 from triage.notify.sealed import Unreadable
 from triage.patterns import pattern_regex
+from triage.users import zones
 
 INTEGRATIONS_ADMIN = "integrations-admin"
 # A signed-in user (checked for the integrations-admin role) or, at the shell,
@@ -579,7 +580,9 @@ def message_for(delivery: Delivery) -> senders.Message:
         return messages.summary_message(alerts, updated=updated, at=at)
     if delivery.event_type == Delivery.EventType.ALERT_ASSIGNED:
         alert = Alert.objects.select_related("event").get(pk=delivery.alert_id)
-        return messages.assignment_message(alert=alert, assigner=delivery.assigned_by)
+        # In the recipient's zone, as their pages show times.
+        zone = zones.zone_of(zones.user_zone_name(delivery.recipient))
+        return messages.assignment_message(alert=alert, assigner=delivery.assigned_by, zone=zone)
     return messages.test_message(destination_name=delivery.destination.name, at=at)
 
 

@@ -1,5 +1,9 @@
 """Template tags of the triage pages: links to principals and networks, compact times.
 
+Times are shown in the user's zone with the zone named (zoned, local under a
+header that names it, zone_title; triage/users/zones.py); utc is for text that
+says UTC itself, such as the e-mails to REVIEW_RECIPIENTS.
+
 Principal and network names are attacker-chosen text: they travel as
 URL-encoded query parameters, and the tag's output is escaped again for the
 HTML attribute it lands in. The tags run for every row of every table, so
@@ -15,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from triage.exclusions import user_can_change_exclusions
+from triage.users import zones
 
 register = template.Library()
 
@@ -79,11 +84,40 @@ def alerts_url(**filters) -> str:
 
 @register.filter
 def utc(moment: datetime | None, precision: str = "minute") -> str:
-    """2026-11-28 10:13 (UTC, the zone CloudTrail and the whole app use)."""
+    """2026-11-28 10:13 in UTC whatever the user's zone: for text that names UTC itself."""
     if moment is None:
         return ""
     moment = moment.astimezone(UTC) if timezone.is_aware(moment) else moment
     return moment.strftime("%Y-%m-%d %H:%M:%S" if precision == "second" else "%Y-%m-%d %H:%M")
+
+
+@register.filter
+def local(moment: datetime | None, precision: str = "minute") -> str:
+    """2026-11-28 11:13 in the user's zone: for a column whose header names the zone."""
+    return zones.local_text(moment, precision)
+
+
+@register.filter
+def zoned(moment: datetime | None, precision: str = "minute") -> str:
+    """2026-11-28 11:13 CET: in the user's zone, named (triage/users/zones.py)."""
+    return zones.zoned_text(moment, precision)
+
+
+@register.filter
+def zone_title(moment: datetime | None) -> str:
+    """2026-11-28 11:13:05 Europe/Berlin (UTC+01:00): for a title attribute."""
+    return zones.full_text(moment)
+
+
+@register.simple_tag
+def current_zone() -> str:
+    """The user's zone: Europe/Berlin, UTC (for headers: "Time (Europe/Berlin)")."""
+    return zones.zone_name()
+
+
+@register.simple_tag
+def now_zoned() -> str:
+    return zones.zoned_text(timezone.now())
 
 
 @register.filter

@@ -1,5 +1,6 @@
 from django import forms
 
+from triage.users import zones
 from triage.users.services import ROLES
 
 ROLE_CHOICES = [(role, f"{role}: {does}") for role, does in ROLES.items()]
@@ -21,3 +22,14 @@ class UserForm(RolesForm):
     )
 
     field_order = ["username", "password", "roles"]
+
+
+class TimeZoneForm(forms.Form):
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        help_text="Every time is shown in this zone, with the zone named.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["time_zone"].choices = [(name, name) for name in zones.zone_names()]

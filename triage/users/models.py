@@ -15,3 +15,15 @@ class UserChange(ChangeRecord):
 
     class Meta(ChangeRecord.Meta):
         pass
+
+
+class TimeZonePreference(models.Model):
+    """The IANA zone a user reads times in (triage/users/zones.py); without a row, UTC."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="time_zone_preference",
+    )
+    time_zone = models.CharField(max_length=64, default="UTC")
