@@ -3,9 +3,11 @@
 A page of groups is one GROUP BY over the alerts the list's filters match, in
 the order of each group's newest alert (the group that received the latest
 alert first), keyset-paginated on that alert's id: an alert belongs to exactly
-one group, so the id is a unique, stable position. Each group on the page then
-costs one bounded query for its first alerts, and one query names the
-assignees of all of them.
+one group, so the id is a unique, stable position. The GROUP BY covers at most
+the newest GROUP_SCAN_CAP matching alerts, so a page costs the same with
+100,000 alerts as with 1,000 (the page says when older ones were left out).
+One more query fetches every group's first alerts (a window function), and one
+names the assignees of all of them.
 
 A group's bulk action acts on the group's alerts under the same filters, up to
 the newest alert the page showed for it: an alert that arrives after the page
@@ -20,7 +22,8 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Case, Count, IntegerField, Max, Q, QuerySet, Value, When
+from django.db.models import Case, Count, F, IntegerField, Max, Q, QuerySet, Value, When, Window
+from django.db.models.functions import RowNumber
 
 from triage import selectors
 from triage.models import Alert
@@ -43,6 +46,9 @@ GROUP_KEYS: dict[str, tuple[str, ...]] = {
 FILTER_NAMES = {"account_id": "account", "user_name": "principal", "as_organization": "org",
                 "as_number": "asn"}  # fmt: skip
 GROUP_PAGE_SIZE = 20
+# The groups cover the newest this many alerts the filters match, so a page is one
+# GROUP BY over at most this many rows whatever the filters; past it, the page says so.
+GROUP_SCAN_CAP = 10_000
 # The alerts shown inside an expanded group; a link leads to all of them.
 GROUP_PREVIEW = 5
 # A group action changes at most this many alerts (each is its own audited change).
@@ -65,8 +71,8 @@ class AlertGroup:
     open_count: int
     severity: str
     last_seen: datetime
-    assignee_count: int
     unassigned: int
+    assignee_count: int = 0
     assignees: list[str] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
 
@@ -90,6 +96,12 @@ class GroupPage:
     groups: list[AlertGroup]
     next_cursor: str | None
     first_page: bool
+    # The groups cover only the newest GROUP_SCAN_CAP matching alerts: more match.
+    capped: bool = False
+
+    @property
+    def cap(self) -> str:
+        return f"{GROUP_SCAN_CAP:,}"
 
     # A group's alerts show the key columns the grouping does not already say.
     @property
@@ -129,14 +141,26 @@ def _cursor(after: str | None) -> int | None:
     return None
 
 
+def _window(filters: AlertFilters) -> tuple[QuerySet[Alert], bool]:
+    """The alerts the groups cover: the newest GROUP_SCAN_CAP the filters match, and
+    whether older ones were left out."""
+    alerts = selectors.alerts_filtered(filters)
+    edge = list(
+        alerts.order_by("-id").values_list("id", flat=True)[GROUP_SCAN_CAP - 1 : GROUP_SCAN_CAP + 1]
+    )
+    if len(edge) < 2:
+        return alerts, False
+    return alerts.filter(id__gte=edge[0]), True
+
+
 def alert_groups(*, filters: AlertFilters, by: str, after: str | None = None) -> GroupPage | None:
     """One page of groups of the alerts `filters` match, or None when `by` groups nothing."""
     if by not in GROUP_KEYS:
         return None
     columns = GROUP_KEYS[by]
+    window, capped = _window(filters)
     rows = (
-        selectors.alerts_filtered(filters)
-        .order_by()
+        window.order_by()
         .values(*columns)
         .annotate(
             newest_id=Max("id"),
@@ -144,7 +168,6 @@ def alert_groups(*, filters: AlertFilters, by: str, after: str | None = None) ->
             open_count=Count("id", filter=Q(status=Alert.Status.OPEN)),
             severity_rank=Max(_SEVERITY_RANK),
             last_seen=Max("original_time"),
-            assignee_count=Count("assignee", distinct=True),
             unassigned=Count("id", filter=Q(assignee__isnull=True)),
         )
         .order_by("-newest_id")
@@ -162,39 +185,41 @@ def alert_groups(*, filters: AlertFilters, by: str, after: str | None = None) ->
             open_count=row["open_count"],
             severity=SEVERITIES[row["severity_rank"]] if row["severity_rank"] >= 0 else "",
             last_seen=row["last_seen"],
-            assignee_count=row["assignee_count"],
             unassigned=row["unassigned"],
         )
         for row in found[:GROUP_PAGE_SIZE]
     ]
-    _add_assignees(groups, filters)
-    for group in groups:
-        group.alerts = group_preview(filters=filters, group=group)
+    _add_assignees(groups, window)
+    _add_previews(groups, window, sort=filters.sort)
     more = len(found) > GROUP_PAGE_SIZE
     return GroupPage(
         by=by,
         groups=groups,
         next_cursor=str(groups[-1].newest_id) if more else None,
         first_page=position is None,
+        capped=capped,
     )
+
+
+def _either(groups: list[AlertGroup]) -> Q:
+    either = Q()
+    for group in groups:
+        either |= _in_group(group.key)
+    return either
 
 
 # Names shown per group; beyond them the page says how many more.
 ASSIGNEES_SHOWN = 3
 
 
-def _add_assignees(groups: list[AlertGroup], filters: AlertFilters) -> None:
+def _add_assignees(groups: list[AlertGroup], window: QuerySet[Alert]) -> None:
     """Who the groups' alerts are assigned to: one query for the whole page."""
-    wanted = [group for group in groups if group.assignee_count]
+    wanted = [group for group in groups if group.count > group.unassigned]
     if not wanted:
         return
     columns = GROUP_KEYS[wanted[0].by]
-    either = Q()
-    for group in wanted:
-        either |= _in_group(group.key)
     pairs = (
-        selectors.alerts_filtered(filters)
-        .filter(either, assignee__isnull=False)
+        window.filter(_either(wanted), assignee__isnull=False)
         .order_by()
         .values_list(*columns, "assignee__username")
         .distinct()
@@ -203,18 +228,30 @@ def _add_assignees(groups: list[AlertGroup], filters: AlertFilters) -> None:
     for *key, username in pairs:
         names.setdefault(tuple(key), []).append(username)
     for group in wanted:
-        group.assignees = sorted(names.get(tuple(group.key.values()), []))[:ASSIGNEES_SHOWN]
+        everyone = sorted(names.get(tuple(group.key.values()), []))
+        group.assignees = everyone[:ASSIGNEES_SHOWN]
+        group.assignee_count = len(everyone)
 
 
-def group_preview(*, filters: AlertFilters, group: AlertGroup) -> list[Alert]:
-    """The group's first alerts in the list's sort order (up to the newest the page counted)."""
-    column, descending = SORTS.get(filters.sort, SORTS[selectors.DEFAULT_SORT])
-    sign = "-" if descending else ""
-    return list(
-        group_alerts(filters=filters, key=group.key, upto=group.newest_id)
+def _add_previews(groups: list[AlertGroup], window: QuerySet[Alert], *, sort: str) -> None:
+    """Each group's first GROUP_PREVIEW alerts in the list's order: one query for the page."""
+    if not groups:
+        return
+    column, descending = SORTS.get(sort, SORTS[selectors.DEFAULT_SORT])
+    order = [F(column).desc(), F("id").desc()] if descending else [F(column).asc(), F("id").asc()]
+    columns = GROUP_KEYS[groups[0].by]
+    alerts = (
+        window.filter(_either(groups))
+        .annotate(place=Window(RowNumber(), partition_by=[F(c) for c in columns], order_by=order))
+        .filter(place__lte=GROUP_PREVIEW)
         .select_related("assignee")
-        .order_by(f"{sign}{column}", f"{sign}id")[:GROUP_PREVIEW]
+        .order_by(*order)
     )
+    previews: dict[tuple, list[Alert]] = {}
+    for alert in alerts:
+        previews.setdefault(tuple(getattr(alert, c) for c in columns), []).append(alert)
+    for group in groups:
+        group.alerts = previews.get(tuple(group.key.values()), [])
 
 
 def group_alerts(*, filters: AlertFilters, key: dict[str, object], upto: int) -> QuerySet[Alert]:

@@ -28,9 +28,7 @@ def _choice(data: dict) -> str:
     return f"{data['action']}:{assignee}:{data.get('reason') or ''}"
 
 
-def _confirmation(
-    request: HttpRequest, data: dict, *, label: str, count: int, changed: bool
-) -> dict:
+def _confirmation(request: HttpRequest, data: dict, *, label: str, count: int, why: str) -> dict:
     """The question the list asks before the action, and its button."""
     alerts = f"{count} alert{'s' if count != 1 else ''}"
     action = data["action"]
@@ -46,7 +44,7 @@ def _confirmation(
         "action": action,
         "question": question,
         "button": f"{action.capitalize()} {alerts}",
-        "changed": changed,
+        "why": why,
         "comment": (data.get("comment") or "") if action == "close" else "",
         "fields": [(name, request.POST.get(name, "")) for name in CONFIRMED_FIELDS],
     }
@@ -82,9 +80,16 @@ def alert_group_action(request: HttpRequest) -> HttpResponse:
     if changed or closing_many:
         token = grouping.confirmation_token(ids, _choice(data))
         if request.POST.get("confirm") != token:
-            # A confirmation sent for other alerts than these also means the group changed.
-            changed = changed or bool(request.POST.get("confirm"))
-            confirm = _confirmation(request, data, label=label, count=len(ids), changed=changed)
+            if changed:
+                why = (
+                    f"The page counted {data['shown']:,} in this group; "
+                    f"{len(ids):,} match the filters now."
+                )
+            elif request.POST.get("confirm"):  # asked before, about other alerts
+                why = "The group's alerts changed since you were asked."
+            else:
+                why = ""
+            confirm = _confirmation(request, data, label=label, count=len(ids), why=why)
             return views._list_page(request, query, path, group_confirm={**confirm, "token": token})
     chosen = list(Alert.objects.filter(pk__in=ids).order_by("pk"))
     outcome = services.alerts_bulk_change(

@@ -231,6 +231,23 @@ def test_it_makes_the_same_queries_however_many_alerts_a_group_holds(story, clie
     assert queries("/alerts/?status=&group=principal") == few <= 15 + grouping.GROUP_PAGE_SIZE
 
 
+def test_it_groups_only_the_newest_alerts_past_a_cap_and_says_so(story, client, monkeypatch):
+    monkeypatch.setattr(grouping, "GROUP_SCAN_CAP", 3)
+    carol = more_alerts(5)
+
+    response = client.get("/alerts/?group=principal")
+
+    assert group_keys(response) == ["carol 444455556666"]  # alice's and the role's are older
+    assert re.search(r"<dt>Alerts</dt><dd><a [^>]*>3</a>", group_html(response, "carol"))
+    assert "The groups cover the newest 3 alerts these filters match" in text(response)
+    assert "The groups cover" not in text(client.get("/alerts/?group=principal&principal=alice"))
+
+    # Acting on the group reaches its older alerts too, after saying how many.
+    asked = act(client, action_form(response, "carol"), action="acknowledge")
+    assert "The page counted 3 in this group; 5 match the filters now." in text(asked)
+    assert statuses(carol) == ["open"] * 5
+
+
 def test_it_answers_htmx_with_the_grouped_results_only(story, client):
     response = ui.htmx(client, "get", "/alerts/?group=account", target="alert-results")
 
@@ -343,7 +360,7 @@ def test_it_asks_again_when_the_group_changed_since_the_confirmation(story, clie
 
     again = act(client, form, **chosen, confirm=token)
 
-    assert "The group's alerts changed since the page showed them. Close 2 alerts of carol" in text(
+    assert "The page counted 3 in this group; 2 match the filters now. Close 2 alerts" in text(
         again
     )
     assert statuses(carol) == ["acknowledged", "open", "open"]
@@ -361,7 +378,7 @@ def test_it_asks_before_acting_on_more_alerts_than_the_page_showed(story, client
     asked = act(client, form, headers, action="acknowledge")
 
     assert (
-        "The group's alerts changed since the page showed them. "
+        "The page counted 2 in this group; 3 match the filters now. "
         "Acknowledge 3 alerts of carol (444455556666)?"
     ) in text(asked)
     assert statuses(earlier + carol) == ["open"] * 3
