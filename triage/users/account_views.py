@@ -1,4 +1,4 @@
-"""My settings: what a signed-in user chooses for themselves, whatever their roles.
+"""My preferences: what a signed-in user chooses for themselves, whatever their roles.
 
 The time zone their pages show times in (triage/users/zones.py); their e-mail
 notifications keep their own page (/account/notifications/), linked from here.

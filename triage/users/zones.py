@@ -1,7 +1,7 @@
 """The time zone each user reads times in, and how a time names its zone.
 
 Times are stored and computed in UTC (CloudTrail's zone). A user may choose an
-IANA zone (Europe/Berlin) on My settings; TimeZoneMiddleware activates it for
+IANA zone (Europe/Berlin) on My preferences; TimeZoneMiddleware activates it for
 each of their requests, so pages, forms and Django's own `date` filter all use
 it, and every time shown names its zone: "2026-11-28 11:13 CET" inline, the
 zone's full name in column headers, titles and the page footer. A user with no

@@ -90,7 +90,7 @@ def test_assigning_oneself_sends_nothing(story, people, client, adam, inbox):
 def test_a_user_turns_assignment_emails_off_and_on_again(story, people, client, adam, inbox):
     own = ui.client_for(adam)
     alerts_page = own.get("/alerts/").content.decode()
-    assert 'href="/account/preferences/">My settings</a>' in alerts_page
+    assert 'href="/account/preferences/">My preferences</a>' in alerts_page
     settings_page = own.get("/account/preferences/").content.decode()
     assert "Assignment e-mails are on." in settings_page
     assert 'href="/account/notifications/"' in settings_page
