@@ -61,7 +61,7 @@ def pages(story: ui.Story, exclusion_id: int) -> dict[str, str]:
         "exclusion-new": "/exclusions/new/",
         "review": "/review/",
         "my-notifications": "/account/notifications/",
-        "my-settings": "/account/preferences/",
+        "my-preferences": "/account/preferences/",
         "api-tokens": "/settings/api-tokens/",
         "notifications": "/settings/notifications/",
         "users": "/settings/users/",
