@@ -133,7 +133,7 @@ def test_it_counts_open_alerts_and_names_severity_newest_event_and_assignees(sto
     assert "<dt>Open</dt><dd>3</dd>" in facts  # the All tab says how many are still open
     assert '<span class="sev sev-medium">medium</span>' in facts
     newest = max(alert.original_time for alert in carol)
-    assert newest.strftime("%Y-%m-%d %H:%M") + "</time> UTC" in facts
+    assert newest.strftime("%Y-%m-%d %H:%M") + " UTC</time>" in facts
     assert "<dt>Assignees</dt><dd>adam, ana; 1 unassigned</dd>" in facts
     assert "<dt>Open</dt>" not in text(client.get("/alerts/?group=principal"))
 
