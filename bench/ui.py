@@ -8,7 +8,8 @@ Loads a generated dataset into a scratch PostgreSQL database with
 INSERT … SELECT generate_series (no ORM, no row-by-row inserts), then serves
 the app with gunicorn on a loopback port, signs in as an analyst and measures
 many requests to the alert list (several filter combinations, later pages,
-htmx fragments) and to alert pages, then the same through the JSON API with
+htmx fragments), to the list grouped by principal, network and account, and to
+alert pages, then the same through the JSON API with
 an analyst's token (api: …), printing p50/p95/max per kind.
 
 The dataset is shaped like a busy organisation: 20 accounts of 100 principals,
@@ -488,6 +489,18 @@ def list_paths(url: str) -> list[str]:
     ]
 
 
+# The list grouped (triage/grouping.py): one GROUP BY over the alerts the filters match.
+GROUPED_PATHS = [
+    "/alerts/?group=principal",
+    "/alerts/?group=network",
+    "/alerts/?group=account",
+    "/alerts/?status=&group=principal",
+    "/alerts/?status=&group=network",
+    "/alerts/?status=closed&group=account",
+    "/alerts/?status=&range=7d&group=principal",
+]
+
+
 def measure(base: str, url: str, *, requests: int) -> dict[str, list[float]]:
     rng = random.Random(SEED)
     browser = Browser(base)
@@ -528,6 +541,12 @@ def measure(base: str, url: str, *, requests: int) -> dict[str, list[float]]:
                 path,
                 {"HX-Request": "true", "HX-Target": "alert-results"},
             )
+    for index in range(requests):
+        body = record("grouped list", GROUPED_PATHS[index % len(GROUPED_PATHS)])
+        if index % 5 == 0:
+            match = re.search(r'href="([^"]*after=[^"]*)" [^>]*rel="next"', body)
+            if match:
+                record("grouped list: next page", match.group(1).replace("&amp;", "&"))
     for index in range(requests):
         # Every fourth alert page is one of the busiest principals' alerts.
         alert_id = rng.choice(busy) if index % 4 == 0 else rng.choice(alert_ids)
@@ -637,6 +656,7 @@ def report(client: dict[str, list[float]], server: dict[str, list[float]]) -> No
 
     print(
         f"\nat the server: alert list (all kinds) p95 {percentile(combined('list'), 0.95):.1f} ms, "
+        f"grouped list p95 {percentile(combined('grouped_list'), 0.95):.1f} ms, "
         f"alert page p95 {percentile(combined('alert_page'), 0.95):.1f} ms, "
         f"events search p95 {percentile(combined('events_search'), 0.95):.1f} ms, "
         f"API p95 {percentile(combined('api'), 0.95):.1f} ms (target < 150 ms)"
