@@ -186,7 +186,10 @@ def test_it_highlights_alerts_that_are_new(story, client):
     text = client.get("/alerts/").content.decode()
 
     rows = dict(
-        re.findall(r'<tr class="([^"]*)">\s*<td class="select"><input[^>]*value="(\d+)"', text)
+        re.findall(
+            r'<tr class="([^"]*)" data-alert="\d+">\s*<td class="select"><input[^>]*value="(\d+)"',
+            text,
+        )
     )
     assert {int(pk): css for css, pk in rows.items()} == {
         story.role.pk: "is-new",
