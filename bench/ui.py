@@ -532,9 +532,9 @@ def measure(base: str, url: str, *, requests: int) -> dict[str, list[float]]:
         path = paths[index % len(paths)]
         body = record("list: first page", path)
         if index % 5 == 0:
-            match = re.search(r'href="(\?[^"]*after=[^"]*)"', body)
+            match = re.search(r'href="(/alerts/\?[^"]*after=[^"]*)"', body)
             if match:
-                record("list: next page", "/alerts/" + match.group(1).replace("&amp;", "&"))
+                record("list: next page", match.group(1).replace("&amp;", "&"))
         if index % 7 == 0:
             record(
                 "list: htmx fragment",

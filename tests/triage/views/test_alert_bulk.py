@@ -52,6 +52,14 @@ def test_it_keeps_the_selection_and_the_filters_when_closing_needs_a_reason(stor
     assert not AlertStatusChange.objects.exists()
 
 
+def test_the_list_shown_after_a_refusal_links_to_the_list_not_to_the_bulk_action(story, client):
+    # A plain POST leaves the browser at /alerts/bulk/: a "?status=…" link would land there.
+    response = client.post("/alerts/bulk/", {"alerts": [story.alice.pk], "action": "close"})
+
+    links = re.findall(r'<a href="([^"]*status=[^"]*)"', text(response))
+    assert links and all(link.startswith("/alerts/?") for link in links), links
+
+
 def test_it_refuses_a_bad_alert_id_and_keeps_the_good_ones_ticked(story, client):
     response = client.post(
         "/alerts/bulk/", {"alerts": [story.alice.pk, "x"], "action": "acknowledge", "next": LIST}
