@@ -53,12 +53,12 @@ def _confirmation(request: HttpRequest, data: dict, *, label: str, count: int, w
 @require_POST
 @triage_required
 def alert_group_action(request: HttpRequest) -> HttpResponse:
-    query, path = views._list_query(request)
+    query, path = views.list_query(request)
     users = selectors.assignable_users()
     form = GroupActionForm(request.POST, users=users)
     if not form.is_valid():
         errors = " ".join(error for errors in form.errors.values() for error in errors)
-        return views._list_page(request, query, path, group_error=errors)
+        return views.list_page(request, query, path, group_error=errors)
     data = form.cleaned_data
     key = form.group_key()
     label = grouping.group_label(data["by"], key)
@@ -69,10 +69,10 @@ def alert_group_action(request: HttpRequest) -> HttpResponse:
             f"{label}: a group action changes at most {grouping.GROUP_ACTION_LIMIT:,} alerts; "
             "narrow the filters (a time range, a severity) and act on each part."
         )
-        return views._list_page(request, query, path, group_error=error)
+        return views.list_page(request, query, path, group_error=error)
     if not ids:
         error = f"{label}: no alert of this group matches the filters any more."
-        return views._list_page(request, query, path, group_error=error)
+        return views.list_page(request, query, path, group_error=error)
     # Asks first before closing many, and before any action on other alerts than the
     # page counted (one reopened since): the confirmation names exactly these alerts.
     changed = len(ids) != data["shown"]
@@ -90,7 +90,7 @@ def alert_group_action(request: HttpRequest) -> HttpResponse:
             else:
                 why = ""
             confirm = _confirmation(request, data, label=label, count=len(ids), why=why)
-            return views._list_page(request, query, path, group_confirm={**confirm, "token": token})
+            return views.list_page(request, query, path, group_confirm={**confirm, "token": token})
     chosen = list(Alert.objects.filter(pk__in=ids).order_by("pk"))
     outcome = services.alerts_bulk_change(
         alerts=chosen,
@@ -100,8 +100,8 @@ def alert_group_action(request: HttpRequest) -> HttpResponse:
         reason=data.get("reason") or "",
         comment=data.get("comment") or "",
     )
-    text = f"{label}: {views._bulk_outcome(data, outcome, missing=len(ids) - len(chosen))}"
+    text = f"{label}: {views.bulk_outcome(data, outcome, missing=len(ids) - len(chosen))}"
     if request.htmx:
-        return views._list_page(request, query, path, group_notice=text)
+        return views.list_page(request, query, path, group_notice=text)
     (messages.warning if outcome.skipped else messages.success)(request, text)
-    return views._back_to_list(request)
+    return views.back_to_list(request)

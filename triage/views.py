@@ -89,7 +89,7 @@ def _parse(value: str | None) -> datetime | None:
         return None
 
 
-def _list_page(request: HttpRequest, query: QueryDict, path: str, **extra) -> HttpResponse:
+def list_page(request: HttpRequest, query: QueryDict, path: str, **extra) -> HttpResponse:
     """The list as `query` filters it: the page, or to htmx the results it swaps.
 
     `path` is the list's own address with that query, for the bulk form to come
@@ -153,7 +153,7 @@ def alert_list(request: HttpRequest) -> HttpResponse:
     # The bare list is the user's default view, if they made one.
     if not request.GET and (view := saved_views.default_view(request.user)) is not None:
         return redirect(saved_view_views.list_url(view))
-    return _list_page(request, request.GET, request.get_full_path())
+    return list_page(request, request.GET, request.get_full_path())
 
 
 @require_GET
@@ -178,7 +178,7 @@ def alerts_new(request: HttpRequest) -> HttpResponse:
     return render(request, "triage/alerts_new.html", context)
 
 
-def _back_to_list(request: HttpRequest) -> HttpResponse:
+def back_to_list(request: HttpRequest) -> HttpResponse:
     target = request.POST.get("next", "")
     # A path on this site only: redirect() would look up any other word as a view's name.
     if target.startswith("/") and url_has_allowed_host_and_scheme(
@@ -188,7 +188,7 @@ def _back_to_list(request: HttpRequest) -> HttpResponse:
     return redirect("alerts")
 
 
-def _list_query(request: HttpRequest) -> tuple[QueryDict, str]:
+def list_query(request: HttpRequest) -> tuple[QueryDict, str]:
     """The filters of the list the bulk form was sent from, and its address."""
     target = urlsplit(request.POST.get("next", ""))
     if target.path == reverse("alerts") and not (target.scheme or target.netloc):
@@ -206,7 +206,7 @@ BULK_TO = {
 }
 
 
-def _bulk_outcome(data: dict, outcome: services.BulkOutcome, *, missing: int) -> str:
+def bulk_outcome(data: dict, outcome: services.BulkOutcome, *, missing: int) -> str:
     """What happened to each selected alert: "2 acknowledged; 1 skipped: closed alerts
     cannot be acknowledged."
     """
@@ -242,13 +242,13 @@ def alert_bulk(request: HttpRequest) -> HttpResponse:
     the same filters, the same alerts ticked and what was typed; an outcome goes
     to the list as a message (JavaScript off) or inside the swapped results (htmx).
     """
-    query, path = _list_query(request)
+    query, path = list_query(request)
     form = BulkActionForm(request.POST, users=selectors.assignable_users())
     ticked = {int(pk) for pk in request.POST.getlist("alerts") if pk.isascii() and pk.isdigit()}
     again = {"selected": ticked, "bulk": request.POST}
     if not form.is_valid():
         errors = [error for errors in form.errors.values() for error in errors]
-        return _list_page(request, query, path, bulk_error=" ".join(errors), **again)
+        return list_page(request, query, path, bulk_error=" ".join(errors), **again)
     data = form.cleaned_data
     if data["action"] == "close" and len(data["alerts"]) > CLOSE_WITHOUT_ASKING:
         token = f"{len(data['alerts'])}:{data['reason']}"
@@ -256,7 +256,7 @@ def alert_bulk(request: HttpRequest) -> HttpResponse:
         if request.POST.get("confirm") != token:
             reason = Alert.CloseReason(data["reason"]).label.lower()
             confirm = {"token": token, "count": len(data["alerts"]), "reason": reason}
-            return _list_page(request, query, path, bulk_confirm=confirm, **again)
+            return list_page(request, query, path, bulk_confirm=confirm, **again)
     chosen = list(Alert.objects.filter(pk__in=data["alerts"]).order_by("pk"))
     outcome = services.alerts_bulk_change(
         alerts=chosen,
@@ -266,11 +266,11 @@ def alert_bulk(request: HttpRequest) -> HttpResponse:
         reason=data.get("reason") or "",
         comment=data.get("comment") or "",
     )
-    text = _bulk_outcome(data, outcome, missing=len(data["alerts"]) - len(chosen))
+    text = bulk_outcome(data, outcome, missing=len(data["alerts"]) - len(chosen))
     if request.htmx:
-        return _list_page(request, query, path, bulk_notice=text)
+        return list_page(request, query, path, bulk_notice=text)
     (messages.warning if outcome.skipped else messages.success)(request, text)
-    return _back_to_list(request)
+    return back_to_list(request)
 
 
 # ---------------------------------------------------------------- one alert
