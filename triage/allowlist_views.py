@@ -9,7 +9,6 @@ conditions; saving needs a reason too, and for an exclusion hiding a large
 share of the candidates, the confirmation box the preview then shows.
 """
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -95,18 +94,11 @@ def _editor(
     alert: Alert | None = None,
 ) -> HttpResponse:
     """The editor; with a candidate, its impact preview and (if it is acceptable) Save."""
-    impact = refusal = None
-    if candidate is not None:
-        impact = services.exclusion_impact(exclusion=candidate)
-        refusal = services.exclusion_refusal(exclusion=candidate, impact=impact)
     context = {
         "form": form,
         "exclusion": exclusion,
         "alert": alert,
-        "impact": impact,
-        "refusal": refusal,
-        "impact_days": services.IMPACT_DAYS,
-        "confirm_share": settings.EXCLUSION_CONFIRM_SHARE_PERCENT,
+        **services.impact_preview(candidate),
     }
     return render(request, "triage/exclusion_form.html", context)
 

@@ -289,6 +289,22 @@ def exclusion_refusal(*, exclusion: Exclusion, impact: Impact | None = None) -> 
     return ""
 
 
+def impact_preview(candidate: Exclusion | None) -> dict[str, Any]:
+    """What the impact preview (templates/triage/exclusion_impact.html) shows of a candidate:
+    what it would match, why saving it would be refused ("" if it would not), and the
+    window and share threshold its text cites. No candidate, nothing to preview yet."""
+    impact = refusal = None
+    if candidate is not None:
+        impact = exclusion_impact(exclusion=candidate)
+        refusal = exclusion_refusal(exclusion=candidate, impact=impact)
+    return {
+        "impact": impact,
+        "refusal": refusal,
+        "impact_days": IMPACT_DAYS,
+        "confirm_share": settings.EXCLUSION_CONFIRM_SHARE_PERCENT,
+    }
+
+
 def exclusion_create(
     *,
     by: Author,

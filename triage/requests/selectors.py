@@ -1,10 +1,7 @@
 """Reading exclusion requests: the admins' queue, an alert's requests, a request's impact."""
 
-from dataclasses import dataclass
-
 from django.db.models import QuerySet
 
-from triage import exclusions
 from triage.models import Alert
 from triage.requests.models import ExclusionRequest
 
@@ -34,18 +31,3 @@ def decided_requests() -> QuerySet[ExclusionRequest]:
 def alert_requests(*, alert: Alert) -> list[ExclusionRequest]:
     """Every request made from the alert, oldest first."""
     return list(_with_people(alert.exclusion_requests.all()).order_by("created_at", "id"))
-
-
-@dataclass
-class RequestImpact:
-    impact: exclusions.Impact
-    refusal: str  # why approving would be refused whatever is confirmed, or ""
-
-
-def request_impact(*, exclusion_request: ExclusionRequest) -> RequestImpact:
-    """What the proposed exclusion would match today, as the exclusion editor shows it."""
-    candidate = exclusion_request.as_exclusion()
-    impact = exclusions.exclusion_impact(exclusion=candidate)
-    return RequestImpact(
-        impact=impact, refusal=exclusions.exclusion_refusal(exclusion=candidate, impact=impact)
-    )

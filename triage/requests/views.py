@@ -9,7 +9,6 @@ form POST answered with a redirect, so the pages work without JavaScript.
 
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -64,18 +63,7 @@ def _initial(alert: Alert, *, principal: bool) -> dict:
 def _proposal(
     request: HttpRequest, form: ExclusionRequestForm, alert: Alert, candidate=None
 ) -> HttpResponse:
-    impact = refusal = None
-    if candidate is not None:
-        impact = exclusions.exclusion_impact(exclusion=candidate)
-        refusal = exclusions.exclusion_refusal(exclusion=candidate, impact=impact)
-    context = {
-        "form": form,
-        "alert": alert,
-        "impact": impact,
-        "refusal": refusal,
-        "impact_days": exclusions.IMPACT_DAYS,
-        "confirm_share": settings.EXCLUSION_CONFIRM_SHARE_PERCENT,
-    }
+    context = {"form": form, "alert": alert, **exclusions.impact_preview(candidate)}
     return render(request, "exclusion_requests/request_form.html", context)
 
 
@@ -159,12 +147,11 @@ def _detail(
         "approve_form": ApproveForm(),
         "decline_form": decline_form or DeclineForm(),
         "approve_error": approve_error,
-        "impact_days": exclusions.IMPACT_DAYS,
-        "confirm_share": settings.EXCLUSION_CONFIRM_SHARE_PERCENT,
+        # What approving would add, as the exclusion editor previews it; once decided, nothing.
+        **exclusions.impact_preview(
+            exclusion_request.as_exclusion() if exclusion_request.is_pending else None
+        ),
     }
-    if exclusion_request.is_pending:
-        preview = selectors.request_impact(exclusion_request=exclusion_request)
-        context.update(impact=preview.impact, refusal=preview.refusal)
     return render(request, "exclusion_requests/request_detail.html", context, status=status)
 
 
