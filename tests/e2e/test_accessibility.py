@@ -8,27 +8,20 @@ scripts, so the contexts that run axe bypass it; the CSP itself is checked by
 the other browser tests.
 """
 
-import os
 import urllib.parse
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser
 
-from tests.e2e import test_triage_browser as triage_browser
-from tests.e2e.test_triage_browser import OUTPUT
+from tests.e2e.browser import OUTPUT
 from tests.helpers import PROJECT_ROOT
 from tests.triage import ui
 from triage.exclusions import exclusion_create
 from triage.requests.services import exclusion_request_create
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-browser = triage_browser.browser
-story = triage_browser.story
-geoip_dir = triage_browser.geoip_dir
 AXE = PROJECT_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 WIDTHS = {"desktop": (1440, 900), "phone": (390, 844)}
 SHOTS = OUTPUT / "accessibility"

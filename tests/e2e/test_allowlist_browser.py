@@ -1,44 +1,20 @@
 """The allowlist in Chromium: an admin turns a false-positive alert into an exclusion
 that closes the matching alerts; an analyst may look at the allowlist, not edit it.
 
-Same browser as tests/e2e/test_triage_browser.py (Debian's chromium, no download).
+Same browser as the other browser tests (tests/e2e/conftest.py: Debian's chromium, no download).
 The allowlist and review pages are photographed under test-output/.
 """
-
-import os
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
-from tests.e2e import test_triage_browser as triage_browser
-from tests.e2e.test_triage_browser import OUTPUT, page_for, sign_in
-from tests.triage import ui
+from tests.e2e.browser import OUTPUT, page_for, sign_in
 from triage import exclusions
 from triage.models import Alert, AlertStatusChange, Exclusion
 from triage.review import week_name
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-browser = triage_browser.browser  # the same Chromium, launched the same way
-
-
-@pytest.fixture(scope="session")
-def geoip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ui.write_geoip(tmp_path_factory.mktemp("geoip-ui"))
-
-
-@pytest.fixture
-def story(settings) -> ui.Story:
-    return ui.stories(settings)
-
-
-@pytest.fixture
-def people(story) -> ui.People:
-    return ui.people()
 
 
 def test_an_admin_turns_an_alert_into_an_exclusion_closing_the_matching_alerts(

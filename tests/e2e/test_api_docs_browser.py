@@ -4,21 +4,15 @@ the app's Content-Security-Policy, renders every operation with no violation.
 A user makes a token on Settings → API tokens and follows the page's link to the docs.
 """
 
-import os
 import re
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e import test_triage_browser as triage_browser
-from tests.e2e.test_triage_browser import OUTPUT, page_for, sign_in
+from tests.e2e.browser import OUTPUT, page_for, sign_in
 from tests.triage import ui
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-browser = triage_browser.browser
 
 
 def test_a_user_makes_a_token_and_reads_the_api_docs(live_server, browser):

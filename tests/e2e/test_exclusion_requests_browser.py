@@ -4,39 +4,15 @@ Allowlist → Requests, checks the impact preview and approves it; the alert is 
 by the exclusion and shows the outcome to the analyst. Screens under test-output/.
 """
 
-import os
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e import test_triage_browser as triage_browser
-from tests.e2e.test_triage_browser import OUTPUT, page_for, sign_in
-from tests.triage import ui
+from tests.e2e.browser import OUTPUT, page_for, sign_in
 from triage.models import Alert, AlertStatusChange, Exclusion, ExclusionChange
 from triage.requests import services
 from triage.requests.models import ExclusionRequest
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-browser = triage_browser.browser
-
-
-@pytest.fixture(scope="session")
-def geoip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ui.write_geoip(tmp_path_factory.mktemp("geoip-ui"))
-
-
-@pytest.fixture
-def story(settings) -> ui.Story:
-    return ui.stories(settings)
-
-
-@pytest.fixture
-def people(story) -> ui.People:
-    return ui.people()
 
 
 def test_exclusion_request_then_approval_closes_the_alert(live_server, browser, story, people):

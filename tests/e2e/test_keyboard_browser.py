@@ -2,27 +2,18 @@
 a, c, e, / and ?, and none of them while typing in a field. The current row and the
 list of shortcuts are photographed under test-output/.
 
-Same browser as tests/e2e/test_triage_browser.py (Debian's chromium, no download);
+Same browser as the other browser tests (tests/e2e/conftest.py: Debian's chromium, no download);
 every page is checked for CSP violations and script errors.
 """
-
-import os
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e import test_triage_browser as triage_browser
-from tests.e2e.test_triage_browser import OUTPUT, page_for, sign_in
+from tests.e2e.browser import OUTPUT, page_for, sign_in
 from triage.models import Alert
-
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-browser = triage_browser.browser
-story = triage_browser.story
-people = triage_browser.people
-geoip_dir = triage_browser.geoip_dir
 
 ROWS = "table.alerts tbody tr"
 CURRENT = "table.alerts tbody tr[aria-current=true]"

@@ -2,24 +2,17 @@
 a loopback receiver, presses Send test, and sees it delivered; the receiver checks the
 Standard Webhooks signature with the secret the page showed once.
 
-Same browser as tests/e2e/test_triage_browser.py (Debian's chromium, no download).
+Same browser as the other browser tests (tests/e2e/conftest.py: Debian's chromium, no download).
 """
-
-import os
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e import test_triage_browser as triage_browser
-from tests.e2e.test_triage_browser import OUTPUT, page_for, sign_in
+from tests.e2e.browser import OUTPUT, page_for, sign_in
 from tests.triage import ui
 from triage.notify.models import Destination
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-browser = triage_browser.browser  # the same Chromium, launched the same way
 
 
 @pytest.fixture

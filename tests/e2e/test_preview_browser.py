@@ -3,28 +3,20 @@ the list, its workflow acts and the row follows, Esc and "Close preview" close i
 it covers the list. axe-core checks the list with the panel open at both widths; the
 screenshots are under test-output/.
 
-Same browser as tests/e2e/test_triage_browser.py (Debian's chromium, no download).
+Same browser as the other browser tests (tests/e2e/conftest.py: Debian's chromium, no download).
 """
 
-import os
 import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e import test_triage_browser as triage_browser
+from tests.e2e.browser import OUTPUT, page_for, sign_in
 from tests.e2e.test_accessibility import AXE
-from tests.e2e.test_triage_browser import OUTPUT, page_for, sign_in
 from triage.models import Alert
-
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-browser = triage_browser.browser
-story = triage_browser.story
-people = triage_browser.people
-geoip_dir = triage_browser.geoip_dir
 
 PANEL = "#alert-preview"
 ARTICLE = "#alert-preview article.preview"

@@ -1,26 +1,18 @@
 """Chromium: an analyst chooses a time zone and reads every time in it; the weekly review's
 charts stay legible on a 390 px phone. Screenshots under test-output/time-zones/."""
 
-import os
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import Browser, expect
 
-from tests.e2e import test_triage_browser as triage_browser
-from tests.e2e.test_triage_browser import OUTPUT, page_for, sign_in
+from tests.e2e.browser import OUTPUT, page_for, sign_in
 from triage import alerts
 from triage.review import current_week, week_name
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-browser = triage_browser.browser
-story = triage_browser.story
-people = triage_browser.people
-geoip_dir = triage_browser.geoip_dir
 SHOTS = OUTPUT / "time-zones"
 
 

@@ -4,87 +4,16 @@ Debian's /usr/bin/chromium drives the live server (Playwright never downloads a
 browser). The alert page is photographed under test-output/ for review.
 """
 
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import expect
 
-from tests.helpers import PROJECT_ROOT
+from tests.e2e.browser import OUTPUT, page_for, sign_in
 from tests.triage import ui
 from triage.models import Alert, ChecklistStep
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls the
-# test makes between browser steps are ordinary blocking calls.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM = "/usr/bin/chromium"
-OUTPUT = PROJECT_ROOT / "test-output"
-
-
-@pytest.fixture(scope="session")
-def geoip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return ui.write_geoip(tmp_path_factory.mktemp("geoip-ui"))
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test does)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def story(settings) -> ui.Story:
-    return ui.stories(settings)
-
-
-@pytest.fixture
-def people(story) -> ui.People:
-    return ui.people()
-
-
-def page_for(browser: Browser, *, javascript: bool = True) -> tuple[Page, list[str]]:
-    """A fresh browser context; the list collects CSP violations and script errors."""
-    context = browser.new_context(
-        viewport={"width": 1440, "height": 900}, java_script_enabled=javascript
-    )
-    page = context.new_page()
-    problems: list[str] = []
-
-    def console(message) -> None:
-        if message.type == "error":
-            problems.append(f"{message.text} at {message.location['url']}")
-
-    page.on("console", console)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("dialog", lambda dialog: problems.append(f"a dialog opened: {dialog.message}"))
-    return page, problems
-
-
-def sign_in(page: Page, base: str, username: str = "ana") -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", ui.PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/alerts/")
 
 
 def test_it_triages_an_alert_from_the_list_to_closed(live_server, browser, story, people):
