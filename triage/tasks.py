@@ -18,7 +18,8 @@ from config.commands import failure_reason
 from config.errors import database_unreachable
 from ingest.sources import poll_sources
 from triage.detector import AlreadyRunning, detect
-from triage.review import parse_week, review_digest_send, week_name
+from triage.review.selectors import parse_week, week_name
+from triage.review.services import review_digest_send
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,8 @@
 from django.urls import path
 
-from triage import allowlist_views, grouping_views, review_views, saved_view_views, views
+from triage import allowlist_views, grouping_views, saved_view_views, views
 from triage.preview import views as preview_views
+from triage.review import views as review_views
 
 urlpatterns = [
     path("alerts/", views.alert_list, name="alerts"),

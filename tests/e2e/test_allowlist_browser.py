@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from tests.e2e.browser import OUTPUT, page_for, sign_in
 from triage import exclusions
 from triage.models import Alert, AlertStatusChange, Exclusion
-from triage.review import week_name
+from triage.review.selectors import week_name
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

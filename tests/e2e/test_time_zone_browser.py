@@ -9,7 +9,7 @@ from playwright.sync_api import Browser, expect
 
 from tests.e2e.browser import OUTPUT, page_for, sign_in
 from triage import alerts
-from triage.review import current_week, week_name
+from triage.review.selectors import current_week, week_name
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 

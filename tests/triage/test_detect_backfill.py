@@ -11,7 +11,7 @@ from django.utils import timezone
 from tests.cloudtrail import principal_invoke
 from tests.triage.conftest import EVIL_VPS, OFFICE
 from triage.models import Alert
-from triage.review import current_week, weekly_review
+from triage.review.selectors import current_week, weekly_review
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("learning_over")]
 

@@ -26,7 +26,9 @@ from tests.triage import ui
 from triage import detector, exclusions
 from triage.alerts import alert_acknowledge, alert_close, alert_reopen
 from triage.models import Alert, AlertStatusChange, Exclusion, ExclusionChange
-from triage.review import csv_cell, parse_week, review_digest_send, weekly_review
+from triage.review.exports import csv_cell
+from triage.review.selectors import parse_week, weekly_review
+from triage.review.services import review_digest_send
 from triage.tasks import send_weekly_review
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""The weekly review page and its CSV export; the figures come from triage.review."""
+"""The weekly review page and its CSV export; the figures come from triage.review.selectors."""
 
 from datetime import date
 
@@ -9,10 +9,11 @@ from django.views.decorators.http import require_GET
 
 from config.queries import invalid_query
 from config.roles import triage_required
-from triage import review as figures
 from triage.charts import horizontal_bars_svg, stacked_bars_svg
 from triage.exclusions import user_can_change_exclusions
 from triage.models import Alert
+from triage.review import exports
+from triage.review import selectors as figures
 
 # Close reasons in the order the charts stack them, with colours a reader can tell apart.
 SERIES = [
@@ -79,6 +80,6 @@ def review_csv(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return invalid_query(request, form)
     week = figures.weekly_review(week_start=form.cleaned_data["week"])
-    response = HttpResponse(figures.review_csv(week), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(exports.review_csv(week), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="asnwatch-alerts-{week.name}.csv"'
     return response

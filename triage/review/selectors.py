@@ -22,8 +22,6 @@ end gave it; "closed" below means closed then. The definitions the page states:
   exclusions that expire within the next 14 days from now.
 """
 
-import csv
-import io
 import math
 import re
 import statistics
@@ -32,10 +30,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
 
-from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 
 from triage.models import Alert, AlertStatusChange, Exclusion, ExclusionChange
@@ -337,67 +331,3 @@ def weekly_review(*, week_start: date, now: datetime | None = None) -> WeeklyRev
         alerts=created,
         states=states,
     )
-
-
-# ---------------------------------------------------------------- CSV export
-
-# status, close_reason and closed_at are the alert's state at the end of the week, as
-# the page counts it.
-CSV_COLUMNS = (
-    "alert_id", "created_at", "event_time", "status", "close_reason", "closed_at",
-    "as_number", "as_organization", "account_id", "user_name", "event_count", "reason",
-)  # fmt: skip
-# A spreadsheet runs a cell that starts like a formula; organisation names and
-# user names are attacker-chosen, so such cells are quoted as text.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    if value is None:
-        return ""
-    text = value.isoformat() if isinstance(value, datetime) else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-def review_csv(review: WeeklyReview) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for alert in review.alerts:
-        state = review.states[alert.pk]
-        row = (
-            alert.pk, alert.created_at, alert.original_time, state.status, state.close_reason,
-            state.closed_at, alert.as_number, alert.as_organization,
-            alert.account_id, alert.user_name, alert.event_count, alert.reason,
-        )  # fmt: skip
-        writer.writerow([csv_cell(value) for value in row])
-    return out.getvalue()
-
-
-# ---------------------------------------------------------------- the digest
-
-
-def review_url(review: WeeklyReview) -> str:
-    return f"{settings.SITE_URL.rstrip('/')}{reverse('review')}?week={review.name}"
-
-
-def review_digest_send(*, week_start: date) -> int:
-    """E-mail the week's review to REVIEW_RECIPIENTS as text + HTML (the HTML autoescaped:
-    organisation names and exclusion reasons are free text); returns the messages sent."""
-    recipients = settings.REVIEW_RECIPIENTS
-    if not recipients:
-        return 0
-    review = weekly_review(week_start=week_start)
-    context = {"review": review, "url": review_url(review)}
-    rate = review.false_positive_rate
-    subject = (
-        f"asnwatch weekly review {review.name}: {review.created} alerts, "
-        f"{review.closed} closed, false positives {f'{rate:.0%}' if rate is not None else 'n/a'}"
-    )
-    message = EmailMultiAlternatives(
-        subject=subject,
-        body=render_to_string("triage/review_digest.txt", context),
-        to=recipients,
-    )
-    message.attach_alternative(render_to_string("triage/review_digest.html", context), "text/html")
-    return message.send()
