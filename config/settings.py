@@ -191,7 +191,7 @@ DETECTION_MAX_ALERTS_PER_RUN = env_int("DETECTION_MAX_ALERTS_PER_RUN", 100, mini
 HISTORY_WINDOW = timedelta(days=10)
 EVENT_RETENTION_DAYS = env_int("EVENT_RETENTION_DAYS", 30, minimum=HISTORY_WINDOW.days)
 # An exclusion hiding more than this share (%) of the rule's candidates of the
-# last 30 days is saved only when confirmed (triage.exclusions); 100: never asked.
+# last 30 days is saved only when confirmed (triage.allowlist.services); 100: never asked.
 EXCLUSION_CONFIRM_SHARE_PERCENT = env_int("EXCLUSION_CONFIRM_SHARE_PERCENT", 20, minimum=0)
 
 # Weekly review: the digest's schedule (minute hour day-of-month month day-of-week,

@@ -33,8 +33,8 @@ from django.utils import timezone
 
 from ingest.models import Event
 from triage import rule
+from triage.allowlist.services import Matcher, active_exclusions
 from triage.candidates import candidate_events_q, candidates_q, is_candidate
-from triage.exclusions import Matcher, active_exclusions
 from triage.models import (
     Alert,
     AlertEvent,

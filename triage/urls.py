@@ -1,6 +1,7 @@
 from django.urls import path
 
-from triage import allowlist_views, grouping_views, saved_view_views, views
+from triage import grouping_views, saved_view_views, views
+from triage.allowlist import views as allowlist_views
 from triage.preview import views as preview_views
 from triage.review import views as review_views
 

@@ -25,8 +25,8 @@ from config.queries import invalid_query
 from config.roles import TRIAGE_ROLES, triage_required, user_has_role
 from triage import alerts as services
 from triage import assignment, grouping, rule, saved_view_views, saved_views, selectors
+from triage.allowlist.services import user_can_change_exclusions
 from triage.charts import network_timeline_svg
-from triage.exclusions import user_can_change_exclusions
 from triage.forms import (
     AlertFilterForm,
     AssignForm,

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser
 from tests.e2e.browser import OUTPUT
 from tests.helpers import PROJECT_ROOT
 from tests.triage import ui
-from triage.exclusions import exclusion_create
+from triage.allowlist.services import exclusion_create
 from triage.requests.services import exclusion_request_create
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]

@@ -10,7 +10,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from tests.e2e.browser import OUTPUT, page_for, sign_in
-from triage import exclusions
+from triage.allowlist import services as exclusions
 from triage.models import Alert, AlertStatusChange, Exclusion
 from triage.review.selectors import week_name
 

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from ingest.models import Event
 from tests.cloudtrail import principal_invoke, run_ingest_files, write_log
+from triage.allowlist.services import exclusion_create, exclusion_disable, exclusion_enable
 from triage.detector import detect
-from triage.exclusions import exclusion_create, exclusion_disable, exclusion_enable
 from triage.models import Alert, AlertEvent, Exclusion
 
 pytestmark = pytest.mark.django_db

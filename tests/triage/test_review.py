@@ -23,8 +23,9 @@ from django.utils import timezone
 from config.celery import app, cron
 from tests.cloudtrail import iam_user_identity, invoke_record, run_ingest_files, write_log
 from tests.triage import ui
-from triage import detector, exclusions
+from triage import detector
 from triage.alerts import alert_acknowledge, alert_close, alert_reopen
+from triage.allowlist import services as exclusions
 from triage.models import Alert, AlertStatusChange, Exclusion, ExclusionChange
 from triage.review.exports import csv_cell
 from triage.review.selectors import parse_week, weekly_review

@@ -1,7 +1,7 @@
 """API operations: the ASN allowlist — exclusions, their history and impact, and changes.
 
 Every change goes through the services the allowlist pages and `manage.py
-exclusions` use (triage.exclusions), as the token's user: the same refusals
+exclusions` use (triage.allowlist.services), as the token's user: the same refusals
 (no condition, too broad, a bad value) and the same audit rows. Refusals are
 422 problems; disabling a disabled exclusion (or enabling an enabled one)
 changes nothing and records nothing, as in the browser.
@@ -21,8 +21,8 @@ from pydantic import ConfigDict
 
 from config.queries import BIGINT_MAX
 from config.roles import ALLOWLIST_ADMIN
-from triage import exclusions as services
-from triage import selectors
+from triage.allowlist import selectors as allowlist_selectors
+from triage.allowlist import services
 from triage.api.auth import require_role
 from triage.api.fields import Instant, Text
 from triage.api.problems import Problem
@@ -153,7 +153,7 @@ def _out(exclusion: Exclusion, **extra: Any) -> dict[str, Any]:
     return {
         "id": exclusion.pk,
         **{name: getattr(exclusion, name) for name in names},
-        "state": selectors.exclusion_state(exclusion, now=timezone.now()),
+        "state": allowlist_selectors.exclusion_state(exclusion, now=timezone.now()),
         **extra,
     }
 
@@ -196,7 +196,7 @@ def _get_exclusion_for_admin(request: HttpRequest, exclusion_id: ExclusionId) ->
 def exclusion_list(request: HttpRequest) -> ExclusionList:
     """Every exclusion with its state and the events it suppressed, as the allowlist page shows."""
     require_role(request)
-    rows = selectors.exclusion_rows()
+    rows = allowlist_selectors.exclusion_rows()
     return ExclusionList(
         exclusions=[
             ExclusionRow(
@@ -259,7 +259,7 @@ def exclusion_detail(request: HttpRequest, exclusion_id: ExclusionId) -> dict[st
             ],
             "confirmed_broad": (entry.change.after or {}).get("confirmed_broad"),
         }
-        for entry in selectors.exclusion_history(exclusion=exclusion)
+        for entry in allowlist_selectors.exclusion_history(exclusion=exclusion)
     ]
     closed = exclusion.closed_alerts.order_by("alert_id").values_list("alert_id", flat=True)
     return _out(exclusion, history=history, closed_alerts=list(closed))

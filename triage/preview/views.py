@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET
 from config.roles import triage_required
 from triage import selectors as triage_selectors
 from triage import views as triage_views
-from triage.exclusions import user_can_change_exclusions
+from triage.allowlist.services import user_can_change_exclusions
 from triage.preview import selectors
 
 

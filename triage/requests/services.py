@@ -1,7 +1,7 @@
 """Exclusion requests: an analyst proposes, an allowlist admin approves or declines,
 the requester may withdraw while it waits.
 
-Approving goes through triage.exclusions like every other exclusion: the same
+Approving goes through triage.allowlist.services like every other exclusion: the same
 checks (a condition, a reason, not matching everything, a confirmation above
 EXCLUSION_CONFIRM_SHARE_PERCENT), the same audit row — which names the
 requester beside the approver — and the same closing of the source alert (and,
@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from config.roles import TRIAGE_ROLES, user_has_role
-from triage import exclusions
+from triage.allowlist import services as exclusions
 from triage.models import Alert, Exclusion
 from triage.requests.models import ExclusionRequest
 

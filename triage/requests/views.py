@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from config.queries import invalid_query
 from config.roles import ALLOWLIST_ADMIN, refuse, triage_required
-from triage import exclusions
+from triage.allowlist import services as exclusions
 from triage.models import Alert
 from triage.queries import ExclusionPrefillQuery
 from triage.requests import selectors, services

@@ -315,7 +315,7 @@ def weekly_review(*, week_start: date, now: datetime | None = None) -> WeeklyRev
             .order_by("changed_at", "id")
         ),
         # An exclusion applies while its expiry is later than the moment
-        # (triage.exclusions), so one expiring later this week has not expired yet.
+        # (triage.allowlist.services), so one expiring later this week has not expired yet.
         exclusions_expired=list(
             Exclusion.objects.filter(
                 expires_at__gte=start, expires_at__lt=end, expires_at__lte=now

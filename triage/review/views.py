@@ -9,8 +9,8 @@ from django.views.decorators.http import require_GET
 
 from config.queries import invalid_query
 from config.roles import triage_required
+from triage.allowlist.services import user_can_change_exclusions
 from triage.charts import horizontal_bars_svg, stacked_bars_svg
-from triage.exclusions import user_can_change_exclusions
 from triage.models import Alert
 from triage.review import exports
 from triage.review import selectors as figures

@@ -18,7 +18,7 @@ from django import template
 from django.urls import reverse
 from django.utils import timezone
 
-from triage.exclusions import user_can_change_exclusions
+from triage.allowlist.services import user_can_change_exclusions
 from triage.users import zones
 
 register = template.Library()

@@ -11,7 +11,7 @@ from django.utils import timezone
 from tests.cloudtrail import ACCOUNT, iam_user_identity, invoke_record, run_ingest_files, write_log
 from tests.triage import ui
 from tests.triage.allowlist import form_data, save
-from triage import exclusions
+from triage.allowlist import services as exclusions
 from triage.models import Alert, Exclusion, ExclusionChange
 
 pytestmark = pytest.mark.django_db

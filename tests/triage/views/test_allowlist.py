@@ -16,7 +16,7 @@ from django.utils import timezone
 from tests.cloudtrail import ACCOUNT, iam_user_identity, invoke_record, run_ingest_files, write_log
 from tests.triage import ui
 from tests.triage.allowlist import form_data, preview, save
-from triage import exclusions
+from triage.allowlist import services as exclusions
 from triage.models import (
     AlertStatusChange,
     DetectionRun,

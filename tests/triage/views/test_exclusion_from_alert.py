@@ -13,8 +13,9 @@ from django.utils import timezone
 from tests.cloudtrail import ACCOUNT, iam_user_identity, invoke_record, run_ingest_files, write_log
 from tests.triage import ui
 from tests.triage.allowlist import form_data, save
-from triage import detector, exclusions
+from triage import detector
 from triage.alerts import alert_close
+from triage.allowlist import services as exclusions
 from triage.models import Alert, AlertStatusChange, DetectionRun, Exclusion
 
 pytestmark = pytest.mark.django_db

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from tests.triage import ui
 from tests.triage.allowlist import form_data
-from triage import exclusions
+from triage.allowlist import services as exclusions
 from triage.models import Alert, Exclusion
 
 pytestmark = pytest.mark.django_db

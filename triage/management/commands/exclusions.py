@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 
 from ingest.management.commands.export_events import iso_instant
-from triage.exclusions import (
+from triage.allowlist.services import (
     UNCONFIRMED_BROAD,
     exclusion_create,
     exclusion_disable,

@@ -9,7 +9,7 @@ from typing import Any
 
 from django import template
 
-from triage.exclusions import user_can_change_exclusions
+from triage.allowlist.services import user_can_change_exclusions
 from triage.requests import selectors, services
 
 register = template.Library()

@@ -2,7 +2,7 @@
 preview, and adding an exclusion from an alert.
 
 Analysts may look; only allowlist admins (and superusers) change anything, which
-the views check first and the services (triage.exclusions) check again. Saving
+the views check first and the services (triage.allowlist.services) check again. Saving
 takes two submits: the first shows what the exclusion would match, the second
 saves exactly the conditions that were previewed. A preview needs only
 conditions; saving needs a reason too, and for an exclusion hiding a large
@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from config.queries import invalid_query
 from config.roles import ALLOWLIST_ADMIN, refuse, triage_required
-from triage import exclusions as services
-from triage import selectors
+from triage.allowlist import selectors as allowlist_selectors
+from triage.allowlist import services
 from triage.forms import ExclusionForm, ExclusionFromAlertForm
 from triage.models import Alert, Exclusion
 from triage.queries import ExclusionPrefillQuery
@@ -40,7 +40,7 @@ def _get_exclusion_for_admin(request: HttpRequest, exclusion_id: int) -> Exclusi
 @triage_required
 def exclusion_list(request: HttpRequest) -> HttpResponse:
     context = {
-        "rows": selectors.exclusion_rows(),
+        "rows": allowlist_selectors.exclusion_rows(),
         "can_change": services.user_can_change_exclusions(request.user),
     }
     return render(request, "triage/exclusion_list.html", context)
@@ -52,8 +52,8 @@ def exclusion_detail(request: HttpRequest, exclusion_id: int) -> HttpResponse:
     exclusion = get_object_or_404(Exclusion, pk=exclusion_id)
     context = {
         "exclusion": exclusion,
-        "state": selectors.exclusion_state(exclusion, now=timezone.now()),
-        "history": selectors.exclusion_history(exclusion=exclusion),
+        "state": allowlist_selectors.exclusion_state(exclusion, now=timezone.now()),
+        "history": allowlist_selectors.exclusion_history(exclusion=exclusion),
         "closed_alerts": exclusion.closed_alerts.select_related("alert").order_by("alert_id"),
         "can_change": services.user_can_change_exclusions(request.user),
     }

@@ -1,0 +1,2 @@
+"""The ASN allowlist: exclusions, their services (every change audited and judged for
+breadth), selectors and pages."""
