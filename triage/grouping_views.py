@@ -12,7 +12,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from config.roles import triage_required
-from triage import alerts as services
 from triage import grouping, selectors, views
 from triage.forms import AlertFilterForm, GroupActionForm
 from triage.models import Alert
@@ -91,16 +90,8 @@ def alert_group_action(request: HttpRequest) -> HttpResponse:
                 why = ""
             confirm = _confirmation(request, data, label=label, count=len(ids), why=why)
             return views.list_page(request, query, path, group_confirm={**confirm, "token": token})
-    chosen = list(Alert.objects.filter(pk__in=ids).order_by("pk"))
-    outcome = services.alerts_bulk_change(
-        alerts=chosen,
-        by=request.user,
-        action=data["action"],
-        assignee=data["assignee_user"],
-        reason=data.get("reason") or "",
-        comment=data.get("comment") or "",
-    )
-    text = f"{label}: {views.bulk_outcome(data, outcome, missing=len(ids) - len(chosen))}"
+    outcome, done = views.bulk_change(request, data, ids)
+    text = f"{label}: {done}"
     if request.htmx:
         return views.list_page(request, query, path, group_notice=text)
     (messages.warning if outcome.skipped else messages.success)(request, text)

@@ -10,6 +10,14 @@ from django.db import models
 
 from ingest.models import Event
 
+# An exclusion (or a request for one) names at least one of the four conditions.
+HAS_A_CONDITION = (
+    models.Q(as_number__isnull=False)
+    | ~models.Q(as_organization="")
+    | ~models.Q(account_id="")
+    | ~models.Q(user_name="")
+)
+
 
 class Exclusion(models.Model):
     """A conjunction of optional conditions; at least one is set (DESIGN.md section 3)."""
@@ -31,15 +39,7 @@ class Exclusion(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(
-                condition=(
-                    models.Q(as_number__isnull=False)
-                    | ~models.Q(as_organization="")
-                    | ~models.Q(account_id="")
-                    | ~models.Q(user_name="")
-                ),
-                name="exclusion_has_a_condition",
-            )
+            models.CheckConstraint(condition=HAS_A_CONDITION, name="exclusion_has_a_condition")
         ]
 
     def __str__(self) -> str:

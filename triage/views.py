@@ -6,6 +6,7 @@ an htmx request gets back the fragment it swaps, any other request a redirect,
 so every page also works with JavaScript off.
 """
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -233,6 +234,24 @@ def bulk_outcome(data: dict, outcome: services.BulkOutcome, *, missing: int) -> 
     return "; ".join(parts) + "."
 
 
+def bulk_change(
+    request: HttpRequest, data: dict, ids: Iterable[int]
+) -> tuple[services.BulkOutcome, str]:
+    """Apply a bulk form's action to those of the alerts that still exist, as this user:
+    the outcome, and what happened to each in words."""
+    ids = list(ids)
+    chosen = list(Alert.objects.filter(pk__in=ids).order_by("pk"))
+    outcome = services.alerts_bulk_change(
+        alerts=chosen,
+        by=request.user,
+        action=data["action"],
+        assignee=data["assignee_user"],
+        reason=data.get("reason") or "",
+        comment=data.get("comment") or "",
+    )
+    return outcome, bulk_outcome(data, outcome, missing=len(ids) - len(chosen))
+
+
 @require_POST
 @triage_required
 def alert_bulk(request: HttpRequest) -> HttpResponse:
@@ -257,16 +276,7 @@ def alert_bulk(request: HttpRequest) -> HttpResponse:
             reason = Alert.CloseReason(data["reason"]).label.lower()
             confirm = {"token": token, "count": len(data["alerts"]), "reason": reason}
             return list_page(request, query, path, bulk_confirm=confirm, **again)
-    chosen = list(Alert.objects.filter(pk__in=data["alerts"]).order_by("pk"))
-    outcome = services.alerts_bulk_change(
-        alerts=chosen,
-        by=request.user,
-        action=data["action"],
-        assignee=data["assignee_user"],
-        reason=data.get("reason") or "",
-        comment=data.get("comment") or "",
-    )
-    text = bulk_outcome(data, outcome, missing=len(data["alerts"]) - len(chosen))
+    outcome, text = bulk_change(request, data, data["alerts"])
     if request.htmx:
         return list_page(request, query, path, bulk_notice=text)
     (messages.warning if outcome.skipped else messages.success)(request, text)

@@ -11,7 +11,7 @@ rewritten, so no separate change table is kept.
 from django.conf import settings
 from django.db import models
 
-from triage.models import Alert, Exclusion
+from triage.models import HAS_A_CONDITION, Alert, Exclusion
 
 
 class ExclusionRequest(models.Model):
@@ -49,13 +49,7 @@ class ExclusionRequest(models.Model):
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=(
-                    models.Q(as_number__isnull=False)
-                    | ~models.Q(as_organization="")
-                    | ~models.Q(account_id="")
-                    | ~models.Q(user_name="")
-                ),
-                name="exclusion_request_has_a_condition",
+                condition=HAS_A_CONDITION, name="exclusion_request_has_a_condition"
             ),
             # Approved exactly when it became an exclusion; declined always says why.
             models.CheckConstraint(
