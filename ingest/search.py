@@ -4,9 +4,10 @@ What serves a search (ingest/models.py's indexes):
 - a principal, account id and user name together: event_principal, newest first;
 - an access key id: event_access_key_network (that key's events, however many
   a long-lived key has, sorted by time; with an AS number too, in index order);
+- a source IP: event_source_ip, newest first;
 - otherwise the timeline, event_newest_first, which since and until bound.
-The other filters — network (AS number, organisation), source IP, action,
-provider, outcome, an account id or a user name alone — have no index of
+The other filters — network (AS number, organisation), action, provider,
+outcome, an account id or a user name alone — have no index of
 their own: they are applied to at most SCAN_ROWS events of that order per
 page, so a value that never occurs costs no more than a common one. Such a
 page can hold fewer events than asked for and still have a next position.
@@ -49,6 +50,8 @@ class EventFilters:
             condition &= Q(account_id=self.account_id, user_name=self.user_name)
         if self.access_key_id:
             condition &= Q(access_key_id=self.access_key_id)
+        if self.source_ip:
+            condition &= Q(source_ip=self.source_ip)
         if self.since is not None:
             condition &= Q(timestamp__gte=self.since)
         if self.until is not None:
@@ -66,7 +69,7 @@ class EventFilters:
             condition &= Q(as_number=self.as_number)
         if self.as_organization:
             condition &= Q(as_organization__iexact=self.as_organization)
-        for name in ("source_ip", "action", "provider", "outcome"):
+        for name in ("action", "provider", "outcome"):
             if getattr(self, name):
                 condition &= Q(**{name: getattr(self, name)})
         return condition
