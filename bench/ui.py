@@ -8,8 +8,8 @@ Loads a generated dataset into a scratch PostgreSQL database with
 INSERT … SELECT generate_series (no ORM, no row-by-row inserts), then serves
 the app with gunicorn on a loopback port, signs in as an analyst and measures
 many requests to the alert list (several filter combinations, later pages,
-htmx fragments), to the list grouped by principal, network and account, and to
-alert pages, then the same through the JSON API with
+htmx fragments), to the list grouped by principal, network and account, to
+alert pages and the alert preview, then the same through the JSON API with
 an analyst's token (api: …), printing p50/p95/max per kind.
 
 The dataset is shaped like a busy organisation: 20 accounts of 100 principals,
@@ -551,6 +551,14 @@ def measure(base: str, url: str, *, requests: int) -> dict[str, list[float]]:
         # Every fourth alert page is one of the busiest principals' alerts.
         alert_id = rng.choice(busy) if index % 4 == 0 else rng.choice(alert_ids)
         record("alert page", f"/alerts/{alert_id}/")
+    for index in range(requests):
+        # The list's side panel, as htmx asks for it: prevalence reads the source IP's index.
+        alert_id = rng.choice(busy) if index % 4 == 0 else rng.choice(alert_ids)
+        record(
+            "alert preview (htmx)",
+            f"/alerts/{alert_id}/preview/",
+            {"HX-Request": "true", "HX-Target": "alert-preview"},
+        )
     with psycopg.connect(url) as db:
         principals = db.execute(
             "SELECT account_id, user_name FROM ingest_principalnetwork "
