@@ -54,11 +54,14 @@ endif
 		--bind 127.0.0.1:$(PORT) --workers 2 --access-logfile - --error-logfile - & \
 	wait -n
 
-# The suite runs on PostgreSQL; pytest-django creates and drops test_<name>.
+# The suite runs on PostgreSQL; pytest-django creates and drops test_<name> (one per
+# process: test_<name>_gw0, _gw1, …). It runs in one process per core (TEST_PROCESSES=1
+# for one); the tests that share Redis run in the same one (tests/helpers.py).
 # The browser tests drive Debian's Chromium (Playwright never downloads one).
+TEST_PROCESSES ?= auto
 test: install node_modules/.installed
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
-	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/asnwatch} $(VENV)/bin/pytest
+	DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/asnwatch} $(VENV)/bin/pytest --numprocesses $(TEST_PROCESSES) --dist loadgroup
 
 lint: install
 	$(VENV)/bin/ruff check .

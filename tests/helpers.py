@@ -14,6 +14,9 @@ import psycopg
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# The tests that start Celery workers on Redis share its databases 12 and 13 (and their
+# queues): when the suite runs in several processes (pytest -n), they all run in one.
+SHARES_REDIS = pytest.mark.xdist_group("redis")
 
 
 def manage(*args: str, env: dict[str, str] | None = None, timeout: int = 120):

@@ -30,10 +30,11 @@ from tests.aws import (
     put_log,
 )
 from tests.cloudtrail import iam_user_identity, invoke_record, log_key
-from tests.helpers import PROJECT_ROOT, stop_worker, worker_command
+from tests.helpers import PROJECT_ROOT, SHARES_REDIS, stop_worker, worker_command
 from triage.models import Alert, DetectionRun
 
 __all__ = ["aws_server", "moto_endpoint"]  # fixtures
+pytestmark = SHARES_REDIS
 REDIS_URL = "redis://127.0.0.1:6379/13"
 OFFICE = "198.51.100.7"  # Example Office Networks in the test ASN database
 EVIL_VPS = "203.0.113.10"  # Evil VPS Ltd

@@ -15,8 +15,9 @@ import pytest
 import redis
 from celery import Celery
 
-from tests.helpers import PROJECT_ROOT, free_port, stop_worker, worker_command
+from tests.helpers import PROJECT_ROOT, SHARES_REDIS, free_port, stop_worker, worker_command
 
+pytestmark = SHARES_REDIS
 REDIS_URL = "redis://127.0.0.1:6379/13"
 PASSWORD = "pw-never-shown-7Q"
 LINE = (

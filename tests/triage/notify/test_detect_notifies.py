@@ -15,7 +15,7 @@ from django.db import DatabaseError
 
 from tests.aws import database_url
 from tests.cloudtrail import principal_invoke, run_detect
-from tests.helpers import PROJECT_ROOT, free_port, manage, stop_worker, worker_command
+from tests.helpers import PROJECT_ROOT, SHARES_REDIS, free_port, manage, stop_worker, worker_command
 from tests.peers import SECRET
 from tests.triage.conftest import EVIL_VPS, OFFICE
 from tests.triage.notify.conftest import T0
@@ -24,7 +24,11 @@ from triage.models import Alert, DetectionRun
 from triage.notify.models import Delivery
 from triage.notify.services import destination_create
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("learning_over")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("learning_over"),
+    SHARES_REDIS,
+]
 OTHER_ACCOUNT = "444455556666"
 # Its own Redis database: the worker reads the default queue, which nothing else there uses.
 REDIS_URL = "redis://127.0.0.1:6379/12"

@@ -11,12 +11,13 @@ from celery import Celery
 
 from config.celery import app
 from tests.aws import database_url
-from tests.helpers import PROJECT_ROOT, stop_worker, worker_command
+from tests.helpers import PROJECT_ROOT, SHARES_REDIS, stop_worker, worker_command
 from tests.peers import SECRET
 from triage.notify import tasks
 from triage.notify.models import Delivery
 from triage.notify.services import deliveries_enqueue_for_alerts, destination_create
 
+pytestmark = SHARES_REDIS
 REDIS_URL = "redis://127.0.0.1:6379/13"
 
 
