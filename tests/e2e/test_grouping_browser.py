@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.e2e.browser import OUTPUT, page_for, sign_in
-from tests.triage.views.test_alert_groups import more_alerts
+from tests.triage import ui
 from triage.models import Alert
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -27,7 +27,7 @@ def group(page, name: str):
 def test_it_groups_the_list_and_closes_a_whole_group_after_asking(
     live_server, browser, story, people
 ):
-    carol = more_alerts(3)
+    carol = ui.stored_alerts(3, label="carol", user_name="carol", minutes_ago=1)
     base = live_server.url
     page, problems = page_for(browser)
     sign_in(page, base)

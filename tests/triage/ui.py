@@ -23,6 +23,7 @@ from django.test import Client
 from django.utils import timezone
 
 from ingest.mmdb import AsnEntry, write_asn_database, write_city_database
+from ingest.models import Event
 from tests.cloudtrail import (
     ACCOUNT,
     REGION,
@@ -173,3 +174,55 @@ def assert_inert(html: str, *escaped: str) -> None:
         assert tag not in html, f"raw markup {tag!r} in the page"
     for text in escaped:
         assert text in html, f"{text!r} missing from the page"
+
+
+def stored_alerts(
+    count: int,
+    *,
+    label: str = "stored",
+    user_name: str | None = None,
+    account_id: str = "444455556666",
+    organization: str = "Evil VPS Ltd",
+    as_number: int | None = 64500,
+    status: str = "open",
+    minutes_ago: int = 0,
+) -> list[Alert]:
+    """Alerts on events of their own, straight into the tables (the list does not care how):
+    each a minute older than the one before from minutes_ago, each its own principal
+    (user-000, user-001, …) unless user_name names one for all."""
+    now = timezone.now()
+    users = [user_name or f"user-{index:03d}" for index in range(count)]
+    events = Event.objects.bulk_create(
+        Event(
+            event_id=f"{label}-{index}",
+            timestamp=now - timedelta(minutes=minutes_ago + index),
+            ingested=now,
+            provider="lambda.amazonaws.com",
+            action="Invoke",
+            outcome="success",
+            account_id=account_id,
+            user_name=users[index],
+            as_number=as_number,
+            as_organization=organization,
+            request_parameters={"functionName": f"fn-{index}"},
+            raw={},
+        )
+        for index in range(count)
+    )
+    return Alert.objects.bulk_create(
+        Alert(
+            event=event,
+            as_organization=organization,
+            account_id=account_id,
+            user_name=event.user_name,
+            as_number=as_number,
+            original_time=event.timestamp,
+            episode_start=event.timestamp,
+            episode_end=event.timestamp,
+            severity="medium",
+            risk_score=47,
+            reason=f"Lambda Invoke fn by {event.user_name}",
+            status=status,
+        )
+        for event in events
+    )

@@ -2,14 +2,11 @@
 "Take action" (/alerts/groups/action/) on exactly the alerts the group showed."""
 
 import re
-from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
-from ingest.models import Event
 from tests.triage import ui
 from triage import grouping
 from triage.models import Alert, AlertStatusChange, SavedView
@@ -29,45 +26,12 @@ def group_keys(response) -> list[str]:
     return [" ".join(re.sub(r"<[^>]+>", " ", heading).split()) for heading in headings]
 
 
-def more_alerts(count: int, *, user_name: str = "carol", account_id: str = "444455556666",
-                organization: str = "Evil VPS Ltd", as_number: int | None = 64500,
-                status: str = "open", label: str = "") -> list[Alert]:  # fmt: skip
-    """Alerts on events of their own, straight into the tables (the list does not care how)."""
-    now = timezone.now()
-    label = label or f"{user_name}-{organization}-{status}"
-    events = Event.objects.bulk_create(
-        Event(
-            event_id=f"group-{label}-{index}",
-            timestamp=now - timedelta(minutes=index + 1),
-            ingested=now,
-            provider="lambda.amazonaws.com",
-            action="Invoke",
-            outcome="success",
-            account_id=account_id,
-            user_name=user_name,
-            as_number=as_number,
-            as_organization=organization,
-            raw={},
-        )
-        for index in range(count)
-    )
-    return Alert.objects.bulk_create(
-        Alert(
-            event=event,
-            as_organization=organization,
-            account_id=account_id,
-            user_name=user_name,
-            as_number=as_number,
-            original_time=event.timestamp,
-            episode_start=event.timestamp,
-            episode_end=event.timestamp,
-            severity="medium",
-            risk_score=47,
-            reason=f"Lambda Invoke by {user_name}",
-            status=status,
-        )
-        for event in events
-    )
+def more_alerts(count: int, *, user_name: str = "carol", organization: str = "Evil VPS Ltd",
+                status: str = "open", label: str = "", **columns) -> list[Alert]:  # fmt: skip
+    """A principal's alerts, a minute older each, straight into the tables."""
+    label = label or f"group-{user_name}-{organization}-{status}"
+    return ui.stored_alerts(count, label=label, user_name=user_name, organization=organization,
+                            status=status, minutes_ago=1, **columns)  # fmt: skip
 
 
 def group_html(response, key: str) -> str:

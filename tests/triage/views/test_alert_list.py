@@ -21,45 +21,6 @@ def listed(response) -> list[int]:
     return [int(pk) for pk in re.findall(r'name="alerts" value="(\d+)"', response.content.decode())]
 
 
-def many_alerts(count: int, *, status: str = "open") -> list[Alert]:
-    """Alerts on events of their own, straight into the tables (the list does not care how)."""
-    now = timezone.now()
-    events = Event.objects.bulk_create(
-        Event(
-            event_id=f"bulk-{index}",
-            timestamp=now - timedelta(minutes=index),
-            ingested=now,
-            provider="lambda.amazonaws.com",
-            action="Invoke",
-            outcome="success",
-            account_id="444455556666",
-            user_name=f"user-{index:03d}",
-            as_number=64500,
-            as_organization="Evil VPS Ltd",
-            request_parameters={"functionName": f"fn-{index}"},
-            raw={},
-        )
-        for index in range(count)
-    )
-    return Alert.objects.bulk_create(
-        Alert(
-            event=event,
-            as_organization="Evil VPS Ltd",
-            account_id="444455556666",
-            user_name=event.user_name,
-            as_number=64500,
-            original_time=event.timestamp,
-            episode_start=event.timestamp,
-            episode_end=event.timestamp,
-            severity="medium",
-            risk_score=47,
-            reason=f"Lambda Invoke fn by {event.user_name}",
-            status=status,
-        )
-        for event in events
-    )
-
-
 def test_it_lists_open_alerts_with_their_principal_network_and_function(story, client):
     response = client.get("/alerts/")
 
@@ -142,7 +103,7 @@ def test_it_keeps_the_filters_in_links_it_offers(story, client):
 
 
 def test_it_pages_through_many_alerts_without_gaps_or_repeats(story, client):
-    many_alerts(120)
+    ui.stored_alerts(120)
 
     seen, url, pages = [], "/alerts/", 0
     while url:
@@ -164,7 +125,7 @@ def test_it_makes_the_same_queries_however_many_alerts_there_are(story, client):
 
     client.get("/alerts/")  # the session's first visit is written once
     few = queries("/alerts/?status=")
-    many_alerts(120)
+    ui.stored_alerts(120)
 
     # The list's own, the new-alerts notice's (newest id, open count) and the saved views'.
     assert queries("/alerts/?status=") == few <= 15
