@@ -6,6 +6,8 @@ assignee an AlertAssignment row and every change of tags an AlertTagChange row,
 before the alert changes, in the same transaction.
 """
 
+import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -239,3 +241,15 @@ def alerts_bulk_change(
         else:
             changed += 1
     return BulkOutcome(changed=changed, skipped=skipped)
+
+
+def bulk_confirmation_token(ids: Iterable[int], choice: str) -> str:
+    """What a bulk confirmation asked about: how many alerts, which (a digest), and what to
+    do (the list's selection and a group's action alike).
+
+    "12:3f2a…:close::false_positive": any change in the alerts, however small, changes
+    the token, so a stale confirmation asks again instead of acting.
+    """
+    chosen = sorted(ids)
+    digest = hashlib.sha256(",".join(map(str, chosen)).encode()).hexdigest()[:16]
+    return f"{len(chosen)}:{digest}:{choice}"

@@ -18,7 +18,6 @@ the confirmation is bound to the exact alerts it counted (a digest of their
 ids), so if the group changes again before the click, it asks again.
 """
 
-import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -267,13 +266,3 @@ def group_action_ids(*, filters: AlertFilters, key: dict[str, object], upto: int
     """The ids a group action would change, oldest first, up to one past GROUP_ACTION_LIMIT."""
     alerts = group_alerts(filters=filters, key=key, upto=upto).order_by("id")
     return list(alerts.values_list("id", flat=True)[: GROUP_ACTION_LIMIT + 1])
-
-
-def confirmation_token(ids: list[int], choice: str) -> str:
-    """What a confirmation asked about: how many alerts, which (a digest), and what to do.
-
-    "12:3f2a…:close::false_positive": any change in the group's alerts, however
-    small, changes the token, so a stale confirmation asks again instead of acting.
-    """
-    digest = hashlib.sha256(",".join(map(str, sorted(ids))).encode()).hexdigest()[:16]
-    return f"{len(ids)}:{digest}:{choice}"

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from config.roles import triage_required
+from triage import alerts as services
 from triage import grouping, selectors, views
 from triage.forms import AlertFilterForm, GroupActionForm
 from triage.models import Alert
@@ -77,7 +78,7 @@ def alert_group_action(request: HttpRequest) -> HttpResponse:
     changed = len(ids) != data["shown"]
     closing_many = data["action"] == "close" and len(ids) > views.CLOSE_WITHOUT_ASKING
     if changed or closing_many:
-        token = grouping.confirmation_token(ids, _choice(data))
+        token = services.bulk_confirmation_token(ids, _choice(data))
         if request.POST.get("confirm") != token:
             if changed:
                 why = (

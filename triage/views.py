@@ -270,8 +270,8 @@ def alert_bulk(request: HttpRequest) -> HttpResponse:
         return list_page(request, query, path, bulk_error=" ".join(errors), **again)
     data = form.cleaned_data
     if data["action"] == "close" and len(data["alerts"]) > CLOSE_WITHOUT_ASKING:
-        token = f"{len(data['alerts'])}:{data['reason']}"
-        # The page asking first sends back what it asked about ("3:false_positive").
+        # The page asking first sends back what it asked about: these alerts, this reason.
+        token = services.bulk_confirmation_token(data["alerts"], f"close::{data['reason']}")
         if request.POST.get("confirm") != token:
             reason = Alert.CloseReason(data["reason"]).label.lower()
             confirm = {"token": token, "count": len(data["alerts"]), "reason": reason}

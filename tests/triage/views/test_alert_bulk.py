@@ -9,6 +9,7 @@ import re
 
 import pytest
 
+from tests.triage import ui
 from triage.models import Alert, AlertStatusChange
 
 pytestmark = pytest.mark.django_db
@@ -113,6 +114,24 @@ def test_it_asks_again_when_the_selection_or_the_reason_changed_since(story, cli
 
     assert "Close 2 alerts as false positive?" in text(response)
     assert statuses(story.alice, story.role) == ["open", "open"]
+
+
+def test_it_asks_again_when_as_many_other_alerts_are_ticked(story, client):
+    (other,) = ui.stored_alerts(1)
+    first = client.post(
+        "/alerts/bulk/",
+        {"alerts": [story.alice.pk, story.role.pk], "action": "close", "reason": "duplicate"},
+    )
+    token = re.search(r'name="confirm" value="([^"]+)"', text(first)).group(1)
+
+    response = client.post(
+        "/alerts/bulk/",
+        {"alerts": [story.alice.pk, other.pk], "action": "close", "reason": "duplicate",
+         "confirm": token},
+    )  # fmt: skip
+
+    assert "Close 2 alerts as duplicate?" in text(response)
+    assert not AlertStatusChange.objects.exists()
 
 
 def test_it_closes_one_alert_without_asking(story, client):
