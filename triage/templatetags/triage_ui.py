@@ -85,10 +85,7 @@ def alerts_url(**filters) -> str:
 @register.filter
 def utc(moment: datetime | None, precision: str = "minute") -> str:
     """2026-11-28 10:13 in UTC whatever the user's zone: for text that names UTC itself."""
-    if moment is None:
-        return ""
-    moment = moment.astimezone(UTC) if timezone.is_aware(moment) else moment
-    return moment.strftime("%Y-%m-%d %H:%M:%S" if precision == "second" else "%Y-%m-%d %H:%M")
+    return zones.local_text(moment, precision, UTC)
 
 
 @register.filter
