@@ -11,6 +11,7 @@ from django.utils import timezone
 from ingest.models import Event
 from tests.triage import ui
 from triage import selectors
+from triage.alerts import bulk_confirmation_token
 from triage.models import Alert, AlertStatusChange, DetectionRun
 
 pytestmark = pytest.mark.django_db
@@ -193,7 +194,10 @@ def test_it_applies_a_bulk_action_to_the_selected_alerts(story, people, client, 
             "assignee": people.admin.pk,
             "reason": "false_positive",
             "comment": "pen test",
-            "confirm": "2:false_positive",  # closing two asks first (test_alert_bulk.py)
+            # Closing two asks first (test_alert_bulk.py); this is the answer to that question.
+            "confirm": bulk_confirmation_token(
+                [story.alice.pk, story.role.pk], "close::false_positive"
+            ),
             "next": "/alerts/?principal=alice",
         },
         follow=True,
