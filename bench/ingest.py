@@ -521,10 +521,49 @@ def measure_database_alone(url: str, folder: Path) -> tuple[float, int]:
     return seconds, stored_events(url)
 
 
-def ingest_end_to_end(
-    checkout: Path, url: str, folder: Path, events: int
-) -> tuple[float, int] | None:
-    """`manage.py ingest_files` of checkout into a fresh database: (seconds, peak RSS)."""
+def wal_position(url: str) -> str:
+    with psycopg.connect(url) as connection:
+        return connection.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+
+
+def wal_since(url: str, start: str) -> int:
+    """Bytes of WAL the server wrote since start (every database on it: run nothing else)."""
+    with psycopg.connect(url) as connection:
+        return connection.execute(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)::bigint", [start]
+        ).fetchone()[0]
+
+
+def storage(url: str) -> list[tuple[str, int]]:
+    """Bytes on disk of each table of the database with its indexes and TOAST, largest first.
+
+    A partitioned table counts as the sum of its partitions, under its own name.
+    """
+    with psycopg.connect(url) as connection:
+        return connection.execute(
+            """
+            SELECT coalesce(parent.relname, c.relname) AS name,
+                   sum(pg_total_relation_size(c.oid))::bigint AS bytes
+              FROM pg_class c
+              JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+              LEFT JOIN pg_inherits i ON i.inhrelid = c.oid
+              LEFT JOIN pg_class parent ON parent.oid = i.inhparent
+             WHERE c.relkind = 'r'
+             GROUP BY 1
+             ORDER BY 2 DESC
+            """
+        ).fetchall()
+
+
+@dataclass
+class EndToEnd:
+    seconds: float
+    peak: int  # bytes of RSS
+    wal: int  # bytes of WAL written while ingest_files ran
+
+
+def ingest_end_to_end(checkout: Path, url: str, folder: Path, events: int) -> EndToEnd | None:
+    """`manage.py ingest_files` of checkout into a fresh database."""
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -540,14 +579,16 @@ def ingest_end_to_end(
         print(f"{checkout}: migrate failed ({status}):\n{out}{err}", file=sys.stderr)
         return None
     checkpoint(url)
+    start = wal_position(url)
     seconds, status, peak, out, err = run_child(
         [*manage, "ingest_files", str(folder / "logs")], env, checkout
     )
+    wal = wal_since(url, start)
     print(f"{checkout}: {out.strip()}")
     if status != 0:
         print(f"{checkout}: ingest_files exited {status}:\n{err[-4000:]}", file=sys.stderr)
         return None
-    return seconds, peak
+    return EndToEnd(seconds, peak, wal)
 
 
 def compare(other: Path, rounds: int, url: str, folder: Path, events: int, expected: int) -> int:
@@ -558,15 +599,18 @@ def compare(other: Path, rounds: int, url: str, folder: Path, events: int, expec
             measured = ingest_end_to_end(checkout, url, folder, events)
             if measured is None:
                 return 1
-            seconds, peak = measured
             stored = stored_events(url)
             if stored != expected:
                 print(f"{checkout}: stored {stored:,}, expected {expected:,}", file=sys.stderr)
                 return 1
-            rates[checkout].append(events / seconds)
+            rate = events / measured.seconds
+            rates[checkout].append(rate)
+            size = sum(bytes_ for _, bytes_ in storage(url))
             print(
-                f"round {round_number} {checkout}: {seconds:.1f}s, {events / seconds:,.0f} "
-                f"events/s, peak RSS {peak / 2**20:,.0f} MB"
+                f"round {round_number} {checkout}: {measured.seconds:.1f}s, {rate:,.0f} "
+                f"events/s, peak RSS {measured.peak / 2**20:,.0f} MB, "
+                f"{size / stored:,.0f} bytes and {measured.wal / stored:,.0f} bytes of WAL "
+                "per event"
             )
     for checkout, measured in rates.items():
         ordered = sorted(measured)
@@ -623,16 +667,26 @@ def main() -> int:
         measured = ingest_end_to_end(ROOT, url, folder, arguments.events)
         if measured is None:
             return 1
-        seconds, peak = measured
         stored = stored_events(url)
         expected = arguments.events - repeats
         if stored != expected:
             print(f"stored {stored:,} events, expected {expected:,}", file=sys.stderr)
             return 1
-        rate = arguments.events / seconds
-        print(f"end to end (ingest_files into PostgreSQL): {seconds:.1f}s, {rate:,.0f} events/s")
+        rate = arguments.events / measured.seconds
+        print(
+            f"end to end (ingest_files into PostgreSQL): {measured.seconds:.1f}s, "
+            f"{rate:,.0f} events/s"
+        )
         print(f"ratio floor / end to end: {floor_rate / rate:.1f}x")
-        print(f"peak RSS of ingest_files with its decoding process: {peak / 2**20:,.0f} MB")
+        peak = measured.peak / 2**20
+        print(f"peak RSS of ingest_files with its decoding process: {peak:,.0f} MB")
+        tables = storage(url)
+        total = sum(bytes_ for _, bytes_ in tables)
+        print(
+            f"stored: {total / stored:,.0f} bytes per event in tables and indexes "
+            f"({total / 1e6:,.0f} MB), {measured.wal / stored:,.0f} bytes of WAL per event; "
+            + ", ".join(f"{name} {bytes_ / stored:,.0f}" for name, bytes_ in tables[:4] if bytes_)
+        )
 
         seconds, copied = measure_database_alone(url, folder)
         print(
