@@ -40,7 +40,12 @@ ECS_COLUMNS: list[tuple[str, str]] = [
     ("aws.cloudtrail.event_category", "event_category"),
 ]
 
-_ECS_NAMES = {column: ecs_name for ecs_name, column in ECS_COLUMNS}
+# Kept as a column for the pages (the alert list, a function's invocations),
+# exported as part of aws.cloudtrail.request_parameters.
+FUNCTION_NAME = "aws.cloudtrail.request_parameters.functionName"
+_ECS_NAMES = {column: ecs_name for ecs_name, column in ECS_COLUMNS} | {
+    "function_name": FUNCTION_NAME
+}
 
 # Longest value kept in an indexed column; the raw record keeps everything.
 # Attackers choose user agents and function names, and CloudTrail itself
@@ -128,6 +133,8 @@ def normalise(record: Any) -> Normalised:
     error_message = _text(get("errorMessage"))
     source_address = _text(get("sourceIPAddress"))
     request_parameters = get("requestParameters")
+    request_parameters = request_parameters if type(request_parameters) is dict else None
+    function_name = request_parameters.get("functionName") if request_parameters else None
 
     columns: dict[str, Any] = {
         "event_id": event_id,
@@ -150,7 +157,8 @@ def normalise(record: Any) -> Normalised:
         "as_organization": None,
         "geo": None,
         "user_agent": _text(get("userAgent")),
-        "request_parameters": request_parameters if type(request_parameters) is dict else None,
+        "request_parameters": request_parameters,
+        "function_name": function_name if type(function_name) is str else None,
         "error_code": error_code,
         "error_message": error_message,
         "event_category": _text(get("eventCategory")),

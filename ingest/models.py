@@ -4,7 +4,16 @@ Columns are named after the ECS fields they hold (DESIGN.md section 2); the
 mapping itself lives in ingest/ecs.py.
 """
 
+import itertools
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from functools import cached_property
+from typing import Any, TypeVar
+
 from django.db import models
+
+from ingest.records import BLOCK_RECORDS, NO_DETAILS, BadBlock, Block, Details
 
 
 class LogObject(models.Model):
@@ -38,55 +47,52 @@ class LogObject(models.Model):
         return f"{self.source}:{self.key}"
 
 
-class RecordField(models.JSONField):
-    """A JSON document kept as it was written. On PostgreSQL that is the json
-    type, which only checks the text: jsonb's conversion into its own form
-    costs a fifth of storing an event, and nothing queries inside a record."""
+class LogRecords(models.Model):
+    """A block of one log file's stored records, compressed (see ingest.records).
 
-    def db_type(self, connection):
-        if connection.vendor == "postgresql":
-            return "json"
-        return super().db_type(connection)
+    Written with the file's events, in the same transaction, and once: a file
+    is stored again only after a read that failed (and stored nothing) or by a
+    concurrent read of the same content, whose records are the same.
+    """
 
-    def from_db_value(self, value, expression, connection):
-        if not isinstance(value, str):  # None, or json that psycopg has parsed already
-            return value
-        return super().from_db_value(value, expression, connection)
+    pk = models.CompositePrimaryKey("log_object_id", "block")
+    log_object = models.ForeignKey(
+        LogObject,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,  # the primary key's first column
+    )
+    block = models.IntegerField(help_text="the records from block * BLOCK_RECORDS on")
+    newest = models.DateTimeField(help_text="the latest eventTime among its records")
+    frame = models.BinaryField(help_text="ingest.records.pack_block")
+
+    class Meta:
+        indexes = [models.Index(fields=["newest"], name="log_records_newest")]
+
+
+class FromRecord:
+    """An ECS field the event row leaves out, made again from its record when read."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, event: "Event | None", owner: type | None = None) -> Any:
+        if event is None:
+            return self
+        return event.details.value(self.name)
 
 
 class Event(models.Model):
-    event_id = models.TextField("event.id")
+    # Fixed-width columns first: PostgreSQL pads each to its alignment after a text one.
     timestamp = models.DateTimeField("@timestamp")
     ingested = models.DateTimeField("event.ingested")
-    provider = models.TextField("event.provider")
-    action = models.TextField("event.action")
-    outcome = models.TextField("event.outcome")
-    account_id = models.TextField("cloud.account.id", null=True)
-    region = models.TextField("cloud.region", null=True)
-    user_name = models.TextField("user.name", null=True)
-    user_id = models.TextField("user.id", null=True)
-    identity_type = models.TextField("aws.cloudtrail.user_identity.type", null=True)
-    identity_arn = models.TextField("aws.cloudtrail.user_identity.arn", null=True)
-    access_key_id = models.TextField("aws.cloudtrail.user_identity.access_key_id", null=True)
-    invoked_by = models.TextField("aws.cloudtrail.user_identity.invoked_by", null=True)
-    session_issuer_arn = models.TextField(
-        "aws.cloudtrail.user_identity.session_context.session_issuer.arn", null=True
-    )
-    source_address = models.TextField("source.address", null=True)
-    source_ip = models.GenericIPAddressField("source.ip", null=True)
     as_number = models.BigIntegerField("source.as.number", null=True)
-    as_organization = models.TextField("source.as.organization.name", null=True)
-    geo = models.JSONField("source.geo", null=True)
-    user_agent = models.TextField("user_agent.original", null=True)
-    request_parameters = models.JSONField("aws.cloudtrail.request_parameters", null=True)
-    error_code = models.TextField("aws.cloudtrail.error_code", null=True)
-    error_message = models.TextField("aws.cloudtrail.error_message", null=True)
-    event_category = models.TextField("aws.cloudtrail.event_category", null=True)
-    raw = RecordField("the CloudTrail record")
-    # Provenance only. Without a database constraint, storing an event costs
-    # no foreign-key check at commit (a third of PostgreSQL's work per event);
-    # log objects are never deleted, so the reference stays good. Nothing looks
-    # events up by log object, so no index is kept up to date for it either.
+    # Where the event's record is kept: the log file it came from and its place
+    # among that file's stored records (ingest.records). Log objects are never
+    # deleted, so without a database constraint the reference stays good and
+    # storing an event costs no foreign-key check at commit; nothing looks events
+    # up by log object, so no index is kept for it either.
     log_object = models.ForeignKey(
         LogObject,
         null=True,
@@ -95,6 +101,33 @@ class Event(models.Model):
         db_constraint=False,
         db_index=False,
     )
+    record = models.IntegerField("the record's place among its file's stored records", null=True)
+    event_id = models.TextField("event.id")
+    provider = models.TextField("event.provider")
+    action = models.TextField("event.action")
+    outcome = models.TextField("event.outcome")
+    account_id = models.TextField("cloud.account.id", null=True)
+    user_name = models.TextField("user.name", null=True)
+    identity_type = models.TextField("aws.cloudtrail.user_identity.type", null=True)
+    access_key_id = models.TextField("aws.cloudtrail.user_identity.access_key_id", null=True)
+    invoked_by = models.TextField("aws.cloudtrail.user_identity.invoked_by", null=True)
+    source_ip = models.GenericIPAddressField("source.ip", null=True)
+    as_organization = models.TextField("source.as.organization.name", null=True)
+    function_name = models.TextField(
+        "aws.cloudtrail.request_parameters.functionName", null=True, help_text="when it is text"
+    )
+
+    region = FromRecord()
+    user_id = FromRecord()
+    identity_arn = FromRecord()
+    session_issuer_arn = FromRecord()
+    source_address = FromRecord()
+    geo = FromRecord()
+    user_agent = FromRecord()
+    request_parameters = FromRecord()
+    error_code = FromRecord()
+    error_message = FromRecord()
+    event_category = FromRecord()
 
     class Meta:
         # A constraint rather than unique=True: the same index, without the
@@ -139,6 +172,86 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id} {self.provider} {self.action}"
+
+    @property
+    def raw(self) -> Any:
+        """The CloudTrail record, as stored; None when it is not kept."""
+        return self.details.raw
+
+    @cached_property
+    def details(self) -> Details:
+        load_details([self])
+        return self.__dict__["details"]
+
+
+T = TypeVar("T")
+
+# Blocks read recently, decompressed: a page of events, an export's chunk or an
+# alert's episode reads each of its blocks once. A block is never rewritten
+# (LogRecords), so what is kept cannot go stale.
+_BLOCKS: "OrderedDict[tuple[int, int], Block | None]" = OrderedDict()
+_BLOCKS_KEPT = 64
+_BLOCKS_LOCK = threading.Lock()
+_QUERY_BLOCKS = 500  # blocks asked for in one query
+
+
+def load_details(events: Iterable[Event]) -> None:
+    """Read the records of these events (a query per 500 blocks at most), for their
+    FromRecord fields and raw."""
+    wanted: dict[tuple[int, int], list[Event]] = {}
+    for event in events:
+        if "details" in event.__dict__:
+            continue
+        if event.log_object_id is None or event.record is None:
+            event.__dict__["details"] = NO_DETAILS
+            continue
+        key = (event.log_object_id, event.record // BLOCK_RECORDS)
+        wanted.setdefault(key, []).append(event)
+    blocks = _blocks(list(wanted))
+    for key, waiting in wanted.items():
+        block = blocks.get(key)
+        for event in waiting:
+            details = NO_DETAILS if block is None else block.details(event.record % BLOCK_RECORDS)
+            event.__dict__["details"] = details
+
+
+def with_details(
+    rows: Iterable[T], *, event_of: Callable[[T], Event] | None = None, chunk: int = 2000
+) -> Iterator[T]:
+    """rows (events, or what event_of finds an event in) with their events' records
+    read a chunk at a time: for streaming exports."""
+    rows = iter(rows)
+    while batch := list(itertools.islice(rows, chunk)):
+        load_details(batch if event_of is None else map(event_of, batch))
+        yield from batch
+
+
+def _blocks(keys: list[tuple[int, int]]) -> dict[tuple[int, int], Block | None]:
+    found: dict[tuple[int, int], Block | None] = {}
+    with _BLOCKS_LOCK:
+        for key in keys:
+            if key in _BLOCKS:
+                _BLOCKS.move_to_end(key)
+                found[key] = _BLOCKS[key]
+    missing = [key for key in keys if key not in found]
+    for start in range(0, len(missing), _QUERY_BLOCKS):
+        chosen = missing[start : start + _QUERY_BLOCKS]
+        match = models.Q()
+        for log_object_id, block in chosen:
+            match |= models.Q(log_object_id=log_object_id, block=block)
+        rows = LogRecords.objects.filter(match).values_list("log_object_id", "block", "frame")
+        read = {key: None for key in chosen}  # a block retention removed stays missing
+        for log_object_id, block, frame in rows:
+            try:
+                read[(log_object_id, block)] = Block.unpack(bytes(frame))
+            except BadBlock:
+                read[(log_object_id, block)] = None
+        found.update(read)
+        with _BLOCKS_LOCK:
+            _BLOCKS.update(read)
+            while len(_BLOCKS) > _BLOCKS_KEPT:
+                _BLOCKS.popitem(last=False)
+    return found
 
 
 class PrincipalNetwork(models.Model):

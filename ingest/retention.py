@@ -7,7 +7,8 @@ relations rather than named here (ingest does not import triage). A model
 whose rows only note something about an event says so with
 `KEEPS_EVENT = False`: its rows go with the event. The
 principal-network history and the record of log objects read stay: they are
-what stops an old file from being read, and counted, again.
+what stops an old file from being read, and counted, again. The blocks of
+records the deleted events were read from go once no event is read from them.
 """
 
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from ingest.models import Event
+from ingest.models import Event, LogRecords
 
 BATCH_EVENTS = 5000
 
@@ -28,6 +29,7 @@ class RetentionReport:
     cutoff: datetime
     deleted: int = 0
     kept: int = 0  # older than the cutoff, but referenced
+    blocks_deleted: int = 0  # blocks of records (ingest.records) no event is read from
 
 
 def _referenced() -> list[Exists]:
@@ -69,4 +71,20 @@ def delete_old_events(*, now: datetime | None = None, batch: int = BATCH_EVENTS)
             Event.objects.filter(pk__in=ids).delete()
             report.deleted += len(ids)
     report.kept = Event.objects.filter(timestamp__lt=report.cutoff).count()
+    report.blocks_deleted = _delete_unread_blocks(report.cutoff)
     return report
+
+
+def _delete_unread_blocks(cutoff: datetime) -> int:
+    """Delete the blocks of records no stored event can be read from any more.
+
+    A block whose records are all older than the cutoff is kept while an event
+    of its log file is: only the few events kept for alerts are left that old.
+    """
+    kept = Event.objects.filter(timestamp__lt=cutoff, log_object__isnull=False)
+    deleted, _ = (
+        LogRecords.objects.filter(newest__lt=cutoff)
+        .exclude(log_object_id__in=kept.values("log_object_id"))
+        .delete()
+    )
+    return deleted

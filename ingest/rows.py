@@ -13,34 +13,27 @@ filled in then (see storing_fields()).
 
 import functools
 import ipaddress
-import json
 import struct
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-
-from ingest.logfiles import MAX_RECORD_DEPTH, nests_too_deeply
-from ingest.models import Event, RecordField
+from ingest.models import Event
 
 STORING = ["ingested", "log_object_id"]
 
 
 def _kind(field: Any) -> str:
-    if isinstance(field, RecordField):
-        return "json"
     # A column of another type fails here, at start-up, until copy_row can write it.
     return {
         "TextField": "text",
-        "JSONField": "jsonb",
         "DateTimeField": "timestamptz",
         "BigIntegerField": "int8",
+        "IntegerField": "int4",
         "GenericIPAddressField": "inet",
     }[field.get_internal_type()]
 
 
-_KIND_ORDER = ["text", "timestamptz", "int8", "inet", "jsonb", "json"]
+_KIND_ORDER = ["text", "timestamptz", "int8", "int4", "inet"]
 # The columns grouped by type, so that a row is written a type at a time,
 # and the storing columns last.
 _COLUMNS = {f.attname: f for f in Event._meta.concrete_fields if not f.primary_key}
@@ -53,30 +46,6 @@ _BY_KIND = {
     kind: [name for name in ATTNAMES if _kind(_COLUMNS[name]) == kind] for kind in _KIND_ORDER
 }
 
-JsonEncoder = Callable[[Any], bytes]
-
-
-class TooDeep(ValueError):
-    """A record nested deeper than a record may be (logfiles.MAX_RECORD_DEPTH)."""
-
-
-def json_exactly(value: Any) -> bytes:
-    """JSON as Django's JSONField writes it: integers of any size stay exact,
-    and NaN or Infinity are written as such, for the database to refuse."""
-    if nests_too_deeply(value):
-        raise TooDeep(f"nested more than {MAX_RECORD_DEPTH} levels deep")
-    return json.dumps(value).encode()
-
-
-def json_quickly(value: Any) -> bytes:
-    """The same JSON, several times faster, for values holding no NaN and no
-    infinite number (orjson would write those as null)."""
-    try:
-        return orjson.dumps(value)
-    except TypeError:  # an integer beyond 64 bits, or nesting beyond orjson's limit
-        return json_exactly(value)
-
-
 # --- PostgreSQL: binary COPY ---------------------------------------------------
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # signature, flags, no extension
@@ -86,15 +55,16 @@ _FIELD_COUNT = struct.pack(">h", len(FIELDS))
 _length = struct.Struct(">i").pack
 _INT8_FIELD = struct.Struct(">iq")
 _int8_field = _INT8_FIELD.pack
+_int4_field = struct.Struct(">ii").pack
 _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # PostgreSQL's, for timestamps
 _MICROSECOND = timedelta(microseconds=1)
 
 
-def copy_row(columns: dict[str, Any], encode: JsonEncoder) -> bytes:
+def copy_row(columns: dict[str, Any]) -> bytes:
     """One row in COPY's binary form, ending with room for the storing fields.
 
     Raises UnicodeEncodeError, OverflowError or struct.error for a value the
-    column cannot take, TooDeep for a record nested too deeply.
+    column cannot take.
     """
     parts = [_FIELD_COUNT]
     append, extend = parts.append, parts.extend
@@ -109,20 +79,10 @@ def copy_row(columns: dict[str, Any], encode: JsonEncoder) -> bytes:
         append(_NULL if value is None else _int8_field(8, (value - _EPOCH) // _MICROSECOND))
     for value in map(get, _BY_KIND["int8"]):
         append(_NULL if value is None else _int8_field(8, value))
+    for value in map(get, _BY_KIND["int4"]):
+        append(_NULL if value is None else _int4_field(4, value))
     for value in map(get, _BY_KIND["inet"]):
         append(_NULL if value is None else _inet_field(value))
-    for value in map(get, _BY_KIND["jsonb"]):
-        if value is None:
-            append(_NULL)
-        else:
-            data = encode(value)  # jsonb's binary form: a version byte, then the text
-            extend((_length(len(data) + 1), b"\x01", data))
-    for value in map(get, _BY_KIND["json"]):
-        if value is None:
-            append(_NULL)
-        else:
-            data = encode(value)
-            extend((_length(len(data)), data))
     append(_STORING_ROOM)
     return b"".join(parts)
 
@@ -147,17 +107,12 @@ def _inet_field(ip: str) -> bytes:
 
 # --- SQLite: INSERT parameters -----------------------------------------------------
 
-_JSON_POSITIONS = [i for i, f in enumerate(FIELDS) if f.get_internal_type() == "JSONField"]
 _DATETIME_POSITIONS = [i for i, f in enumerate(FIELDS) if f.get_internal_type() == "DateTimeField"]
 
 
-def insert_values(columns: dict[str, Any], encode: JsonEncoder) -> tuple[Any, ...]:
+def insert_values(columns: dict[str, Any]) -> tuple[Any, ...]:
     """One row's INSERT parameters, without the last two (storing) columns."""
-    values = [columns[attname] for attname in ATTNAMES]
-    for position in _JSON_POSITIONS:
-        if values[position] is not None:
-            values[position] = encode(values[position]).decode()
-    return tuple(values)
+    return tuple(columns[attname] for attname in ATTNAMES)
 
 
 def insert_parameters(values: tuple[Any, ...], storing: tuple[Any, ...], ops: Any) -> list[Any]:

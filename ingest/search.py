@@ -19,7 +19,7 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from config.queries import BIGINT_MAX
-from ingest.models import Event
+from ingest.models import Event, load_details
 
 SCAN_ROWS = 5000
 
@@ -115,11 +115,9 @@ def event_search(
 ) -> EventPage:
     """A page of the events matching filters, newest first, older than `before`.
 
-    The events come without their raw record (ingest.ecs.ecs_document needs none).
+    The events come with their records read (ingest.models.load_details).
     """
-    ordered: QuerySet[Event] = (
-        Event.objects.filter(filters.indexed()).order_by("-timestamp", "-id").defer("raw")
-    )
+    ordered: QuerySet[Event] = Event.objects.filter(filters.indexed()).order_by("-timestamp", "-id")
     if before is not None:
         ordered = ordered.filter(_older_than(before))
     rows, edge = ordered, None
@@ -132,6 +130,7 @@ def event_search(
         if edge is not None:
             rows = rows.filter(_not_older_than(edge))
     page = list(rows[: limit + 1])
+    load_details(page)
     if len(page) > limit:
         page = page[:limit]
         return EventPage(events=page, next=(page[-1].timestamp, page[-1].pk))

@@ -28,7 +28,7 @@ from django.db import (
 )
 from django.utils import timezone
 
-from ingest import rows
+from ingest import records, rows
 from ingest.ecs import BadRecord, normalise
 from ingest.geoip import network_lookup
 from ingest.history import NetworkUses, record_network_use
@@ -40,7 +40,7 @@ from ingest.logfiles import (
     nests_too_deeply,
     storable,
 )
-from ingest.models import Event, LogObject
+from ingest.models import Event, LogObject, LogRecords
 
 EVENT_ID_LOCK = 0x61736E77  # pg_advisory_xact_lock key serialising event inserts
 # Rows per statement. A COPY costs one round trip whatever its size, so all
@@ -77,6 +77,10 @@ class PreparedFile:
     positions: list[int] = field(default_factory=list)  # each row's place in Records
     event_ids: list[str] = field(default_factory=list)
     uses: NetworkUses = field(default_factory=NetworkUses)
+    # Each row's record, compressed a block at a time (ingest.records), with the
+    # latest eventTime of each block.
+    blocks: list[bytes] = field(default_factory=list)
+    blocks_newest: list[datetime] = field(default_factory=list)
     copy_data: bytearray = field(default_factory=bytearray)  # rows.copy_row, end to end
     ends: list[int] = field(default_factory=list)  # where each row ends in copy_data
     values: list[tuple] = field(default_factory=list)  # rows.insert_values of each row
@@ -182,8 +186,9 @@ def _prepared(key: str, content: bytes, for_copy: bool, max_bytes: int) -> Prepa
         key=key, size=len(content), result=result, for_copy=for_copy, decoded=document.size
     )
     result.records = len(document.records)
-    encode = rows.json_exactly if document.infinite_numbers else rows.json_quickly
+    encode = records.encode_exactly if document.infinite_numbers else records.encode_quickly
     seen: set[str] = set()
+    block = _BlockMaker(prepared)
     for position, record in enumerate(document.records):
         if document.unstorable_text:
             # storable() recurses: a record it cannot walk is refused first.
@@ -206,25 +211,32 @@ def _prepared(key: str, content: bytes, for_copy: bool, max_bytes: int) -> Prepa
             result.problems.extend(
                 f"{key}: Records[{position}]: {warning}" for warning in normalised.warnings
             )
-        columns, failed_lookups = _enriched(normalised.columns, record)
+        columns, failed_lookups = _enriched(normalised.columns)
         if failed_lookups:
             result.problems.extend(f"{key}: Records[{position}]: {e}" for e in failed_lookups)
         event_id = columns["event_id"]
         if event_id in seen:
             result.duplicates += 1
             continue
+        columns["record"] = len(prepared.event_ids)
         try:
+            stored = encode(record)
+            geo = b"" if columns["geo"] is None else encode(columns["geo"])
             if for_copy:
-                prepared.copy_data += rows.copy_row(columns, encode)
+                prepared.copy_data += rows.copy_row(columns)
                 prepared.ends.append(len(prepared.copy_data))
             else:
-                prepared.values.append(rows.insert_values(columns, encode))
-        except rows.TooDeep:
+                prepared.values.append(rows.insert_values(columns))
+        except records.TooDeep:
             result.problems.append(f"{key}: Records[{position}]: {TOO_DEEP}")
+            continue
+        except records.NotJson as error:
+            result.problems.append(f"{key}: Records[{position}]: refused: {error}")
             continue
         except (UnicodeEncodeError, OverflowError, struct.error) as error:
             result.problems.append(f"{key}: Records[{position}]: cannot be stored: {error}")
             continue
+        block.add(stored, geo, columns["timestamp"])
         seen.add(event_id)
         prepared.positions.append(position)
         prepared.event_ids.append(event_id)
@@ -235,7 +247,31 @@ def _prepared(key: str, content: bytes, for_copy: bool, max_bytes: int) -> Prepa
             columns["as_organization"],
             columns["timestamp"],
         )
+    block.close()
     return prepared
+
+
+class _BlockMaker:
+    """Gathers a file's stored records into compressed blocks as its rows are made."""
+
+    def __init__(self, prepared: PreparedFile) -> None:
+        self.prepared = prepared
+        self.records: list[bytes] = []
+        self.geos: list[bytes] = []
+        self.newest: datetime | None = None
+
+    def add(self, record: bytes, geo: bytes, moment: datetime) -> None:
+        self.records.append(record)
+        self.geos.append(geo)
+        self.newest = moment if self.newest is None else max(self.newest, moment)
+        if len(self.records) == records.BLOCK_RECORDS:
+            self.close()
+
+    def close(self) -> None:
+        if self.records:
+            self.prepared.blocks.append(records.pack_block(self.records, self.geos))
+            self.prepared.blocks_newest.append(self.newest)
+        self.records, self.geos, self.newest = [], [], None
 
 
 # What the database answers to one file's own data (a value it cannot take, a
@@ -288,6 +324,7 @@ def _store_file(source: str, prepared: PreparedFile, version: str) -> tuple[list
     result = prepared.result
     log_object = _record_log_object(source, prepared.key, version, prepared.size, result)
     new, refused = insert_events(prepared, log_object_id=log_object.pk)
+    _store_blocks(prepared, new, log_object_id=log_object.pk)
     problems = [*result.problems, *refused]
     LogObject.objects.filter(pk=log_object.pk).update(
         new_events=len(new),
@@ -296,6 +333,23 @@ def _store_file(source: str, prepared: PreparedFile, version: str) -> tuple[list
         error="\n".join(problems)[:10_000],
     )
     return new, refused
+
+
+def _store_blocks(prepared: PreparedFile, new: list[int], *, log_object_id: int) -> None:
+    """Keep the blocks holding the records of the file's new events."""
+    wanted = sorted({index // records.BLOCK_RECORDS for index in new})
+    LogRecords.objects.bulk_create(
+        [
+            LogRecords(
+                log_object_id=log_object_id,
+                block=block,
+                newest=prepared.blocks_newest[block],
+                frame=prepared.blocks[block],
+            )
+            for block in wanted
+        ],
+        ignore_conflicts=True,  # see LogRecords: the same records, stored before
+    )
 
 
 def _record_failed(source: str, prepared: PreparedFile, version: str) -> None:
@@ -320,9 +374,7 @@ def _serialise_event_ids() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_ID_LOCK])
 
 
-def _enriched(
-    columns: dict[str, Any], record: dict[str, Any]
-) -> tuple[dict[str, Any], tuple[str, ...]]:
+def _enriched(columns: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
     """columns with source.as.* and source.geo, and the lookups that failed."""
     failed: tuple[str, ...] = ()
     if columns["source_ip"]:
@@ -331,7 +383,6 @@ def _enriched(
         columns["as_organization"] = network.as_organization
         columns["geo"] = network.geo
         failed = network.errors
-    columns["raw"] = record
     return columns, failed
 
 

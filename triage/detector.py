@@ -52,7 +52,7 @@ Terms = tuple[str, str, str]  # source.as.organization.name, cloud.account.id, u
 # Everything is_candidate, exclusions and alerts read: anything else would be a query per event.
 _FIELDS = (
     "id", "timestamp", "provider", "action", "outcome", "invoked_by", "as_number",
-    "as_organization", "account_id", "user_name", "request_parameters",
+    "as_organization", "account_id", "user_name", "function_name",
 )  # fmt: skip
 
 
@@ -341,8 +341,6 @@ def _open_alert(progress: _Progress, event: Event, terms: Terms) -> Alert:
     after them) and found nothing to join; the ones they could not join because
     they were suppressed or learning stay out.
     """
-    parameters = event.request_parameters or {}
-    function_name = parameters.get("functionName") if isinstance(parameters, dict) else None
     alert = Alert.objects.create(
         event=event,
         as_organization=terms[0],
@@ -356,7 +354,7 @@ def _open_alert(progress: _Progress, event: Event, terms: Terms) -> Alert:
         risk_score=rule.RISK_SCORE,
         reason=rule.reason(
             action=event.action,
-            function_name=function_name if isinstance(function_name, str) else None,
+            function_name=event.function_name,
             user_name=terms[2],
             organization=terms[0],
         ),

@@ -15,12 +15,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import BooleanField, F, Func, Max, Prefetch, Q, QuerySet, Value
-from django.db.models.fields.json import KT, KeyTextTransform
 from django.utils import timezone
 
 from config.roles import ROLES
 from ingest.ecs import ECS_COLUMNS
-from ingest.models import Event, PrincipalNetwork, PrincipalNetworkDay
+from ingest.models import Event, PrincipalNetwork, PrincipalNetworkDay, load_details
 from triage import detector, rule
 from triage.models import (
     Alert,
@@ -201,7 +200,7 @@ def alert_list(*, filters: AlertFilters, after: str | None = None) -> AlertPage:
         alert.pk: alert
         for alert in Alert.objects.filter(pk__in=[pk for pk, _ in page])
         .select_related("assignee")
-        .annotate(function_name=KeyTextTransform("functionName", "event__request_parameters"))
+        .annotate(function_name=F("event__function_name"))
         .only(*_ALERT_LIST_FIELDS)
     }
     ordered = [rows[pk] for pk, _ in page if pk in rows]
@@ -381,9 +380,7 @@ def function_display_name(value: Any) -> str | None:
 
 def event_function_name(event: Event) -> str | None:
     """requestParameters.functionName as given (ARN or name), when it is text."""
-    parameters = event.request_parameters
-    value = parameters.get("functionName") if isinstance(parameters, dict) else None
-    return value if isinstance(value, str) and value else None
+    return event.function_name or None
 
 
 def _ecs_value(event: Event, name: str) -> Any:
@@ -413,11 +410,13 @@ EPISODE_EVENTS = 100
 
 def alert_episode(*, alert: Alert, limit: int = EPISODE_EVENTS) -> list[Event]:
     """The episode's first events in event time (the trigger, and those that joined it)."""
-    return list(
+    episode = list(
         Event.objects.filter(
             pk__in=AlertEvent.objects.filter(alert=alert).values("event_id")
         ).order_by("timestamp", "id")[:limit]
     )
+    load_details(episode)
+    return episode
 
 
 def alert_checklist(*, alert: Alert) -> dict[str, ChecklistStep]:
@@ -624,9 +623,10 @@ def function_invocations(
             timestamp__gte=since,
             timestamp__lt=before,
         )
-        .annotate(function=KT("request_parameters__functionName"))
         .order_by("-timestamp")
-        .values_list("as_number", "as_organization", "timestamp", "function")[:INVOCATION_SCAN_ROWS]
+        .values_list("as_number", "as_organization", "timestamp", "function_name")[
+            :INVOCATION_SCAN_ROWS
+        ]
     )
     matching = [
         (as_number, organization, moment)
@@ -732,9 +732,15 @@ def credential_networks(
 
 _EVENT_LIST_FIELDS = (
     "id", "event_id", "timestamp", "provider", "action", "outcome", "account_id", "user_name",
-    "source_address", "source_ip", "as_number", "as_organization", "user_agent", "error_code",
-    "region",
+    "source_ip", "as_number", "as_organization", "log_object", "record",
 )  # fmt: skip
+
+
+def _listed(events: QuerySet[Event]) -> list[Event]:
+    """The events with their records read (a list shows their user agents), a block once."""
+    listed = list(events.only(*_EVENT_LIST_FIELDS))
+    load_details(listed)
+    return listed
 
 
 def correlated_activity(
@@ -757,7 +763,7 @@ def correlated_activity(
             timestamp__gte=min(first for first, _ in span),
             timestamp__lte=max(last for _, last in span),
         )
-    return list(events.order_by("-timestamp", "-id").only(*_EVENT_LIST_FIELDS)[:limit])
+    return _listed(events.order_by("-timestamp", "-id")[:limit])
 
 
 # ---------------------------------------------------------------- principal and network pages
@@ -774,10 +780,10 @@ def principal_alerts(*, account_id: str, user_name: str, limit: int = PAGE_SIZE)
 def principal_recent_events(
     *, account_id: str, user_name: str, limit: int = RECENT_EVENTS
 ) -> list[Event]:
-    return list(
-        Event.objects.filter(account_id=account_id, user_name=user_name)
-        .order_by("-timestamp", "-id")
-        .only(*_EVENT_LIST_FIELDS)[:limit]
+    return _listed(
+        Event.objects.filter(account_id=account_id, user_name=user_name).order_by(
+            "-timestamp", "-id"
+        )[:limit]
     )
 
 
@@ -786,7 +792,7 @@ def principal_identity(*, account_id: str, user_name: str) -> Event | None:
     return (
         Event.objects.filter(account_id=account_id, user_name=user_name)
         .order_by("-timestamp", "-id")
-        .only("identity_type", "identity_arn", "session_issuer_arn", "access_key_id", "timestamp")
+        .only("identity_type", "access_key_id", "timestamp", "log_object", "record")
         .first()
     )
 
@@ -833,4 +839,4 @@ def network_recent_events(
             timestamp__gte=min(p.first_seen for p in principals),
             timestamp__lte=max(p.last_seen for p in principals),
         )
-    return list(events.order_by("-timestamp", "-id").only(*_EVENT_LIST_FIELDS)[:limit])
+    return _listed(events.order_by("-timestamp", "-id")[:limit])

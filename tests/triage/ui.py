@@ -204,8 +204,7 @@ def stored_alerts(
             user_name=users[index],
             as_number=as_number,
             as_organization=organization,
-            request_parameters={"functionName": f"fn-{index}"},
-            raw={},
+            function_name=f"fn-{index}",
         )
         for index in range(count)
     )

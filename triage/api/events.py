@@ -89,4 +89,4 @@ def event_list(request: HttpRequest, filters: Query[EventQuery]) -> EventPage:
 def event_detail(request: HttpRequest, event_id: EventId) -> dict[str, Any]:
     """The stored event as the ECS document export_events writes for it."""
     require_role(request)
-    return ecs_document(get_object_or_404(Event.objects.defer("raw"), pk=event_id))
+    return ecs_document(get_object_or_404(Event, pk=event_id))

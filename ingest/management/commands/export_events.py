@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from config.env import parse_instant
 from ingest.ecs import ecs_document
-from ingest.models import Event
+from ingest.models import Event, with_details
 
 
 def iso_instant(value: str) -> datetime:
@@ -33,7 +33,7 @@ class Command(BaseCommand):
             events = events.filter(timestamp__lt=until)
         count = 0
         # iterator() streams from a server-side cursor: memory stays flat for millions of rows.
-        for event in events.defer("raw", "log_object").iterator(chunk_size=2000):
+        for event in with_details(events.iterator(chunk_size=2000)):
             self.stdout.write(json.dumps(ecs_document(event), ensure_ascii=False))
             count += 1
         self.stderr.write(f"export_events: {count} events")

@@ -6,6 +6,7 @@ from datetime import datetime
 from django.core.management.base import BaseCommand
 
 from ingest.management.commands.export_events import iso_instant
+from ingest.models import with_details
 from triage.documents import alert_document
 from triage.models import Alert
 
@@ -21,7 +22,7 @@ class Command(BaseCommand):
         if since:
             alerts = alerts.filter(created_at__gte=since)
         count = 0
-        for alert in alerts.iterator(chunk_size=500):
+        for alert in with_details(alerts.iterator(chunk_size=500), event_of=lambda a: a.event):
             self.stdout.write(json.dumps(alert_document(alert), ensure_ascii=False))
             count += 1
         self.stderr.write(f"export_alerts: {count} alerts")
