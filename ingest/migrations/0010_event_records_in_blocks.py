@@ -8,8 +8,8 @@ earlier version's tests or scripts) get one log object of their own.
 
 On PostgreSQL, dropping the columns frees no space by itself: the table's
 old rows keep it until VACUUM FULL ingest_event (or the partitioning that
-follows) rewrites them. Not reversible: the columns would have to be made
-again from the records, which an earlier version cannot read.
+follows) rewrites them. Reversible only while no event is stored: the
+columns would have to be made again from the records.
 """
 
 import django.db.models.deletion
@@ -154,7 +154,9 @@ class Migration(migrations.Migration):
                 null=True, verbose_name="the record's place among its file's stored records"
             ),
         ),
-        migrations.RunPython(records_into_blocks),
+        # Back to 0009 on an empty event table only: its raw column cannot be
+        # added back to rows that have none.
+        migrations.RunPython(records_into_blocks, migrations.RunPython.noop),
         *(
             migrations.RemoveField(model_name="event", name=name)
             for name in (
