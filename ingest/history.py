@@ -53,6 +53,11 @@ class NetworkUses:
         self.network_of.append(index)
         self.moments.append((moment - _UNIX_EPOCH) // _MICROSECOND)
 
+    def days(self) -> set[date]:
+        """The UTC days of the events."""
+        epoch = _UNIX_EPOCH.date()
+        return {epoch + timedelta(days=n) for n in {moment // _DAY for moment in self.moments}}
+
     def newest(self, events: Iterable[int]) -> datetime | None:
         """The latest time among these events (their indices)."""
         moments = self.moments

@@ -102,6 +102,9 @@ class Event(models.Model):
         db_index=False,
     )
     record = models.IntegerField("the record's place among its file's stored records", null=True)
+    # The transaction that stored the event, for the detector's watermark
+    # (ingest.watermark): PostgreSQL's 64-bit transaction id, a counter on SQLite.
+    stored_xid = models.BigIntegerField(default=0)
     event_id = models.TextField("event.id")
     provider = models.TextField("event.provider")
     action = models.TextField("event.action")
@@ -130,9 +133,14 @@ class Event(models.Model):
     event_category = FromRecord()
 
     class Meta:
-        # A constraint rather than unique=True: the same index, without the
-        # second (text_pattern_ops) index PostgreSQL would get for a unique TextField.
-        constraints = [models.UniqueConstraint(fields=["event_id"], name="event_id_once")]
+        # On PostgreSQL the table is partitioned by day (ingest.partitions), and a
+        # unique index must hold the day: the same record, read from two files,
+        # has the same eventTime. (A constraint, not unique=True, saves PostgreSQL's
+        # second text_pattern_ops index.) Indexes added here are made on every
+        # partition; CREATE INDEX CONCURRENTLY does not work on a partitioned table.
+        constraints = [
+            models.UniqueConstraint(fields=["event_id", "timestamp"], name="event_id_once")
+        ]
         indexes = [
             models.Index(fields=["-timestamp", "-id"], name="event_newest_first"),
             models.Index(fields=["account_id", "user_name", "-timestamp"], name="event_principal"),

@@ -6,9 +6,9 @@ type's binary form. Rows are made in that form as files are decoded (in
 another process, see ingest.files), so that storing a file's events is
 little more than sending bytes. SQLite takes INSERT parameters.
 
-event.ingested and the log object are known only when a row is stored: they
-are the last two columns, and every row ends with room for their fields,
-filled in then (see storing_fields()).
+event.ingested, the log object and the storing transaction are known only
+when a row is stored: they are the last three columns, and every row ends with
+room for their fields, filled in then (see storing_fields()).
 """
 
 import functools
@@ -19,7 +19,7 @@ from typing import Any
 
 from ingest.models import Event
 
-STORING = ["ingested", "log_object_id"]
+STORING = ["ingested", "log_object_id", "stored_xid"]
 
 
 def _kind(field: Any) -> str:
@@ -87,12 +87,16 @@ def copy_row(columns: dict[str, Any]) -> bytes:
     return b"".join(parts)
 
 
-def storing_fields(ingested: datetime, log_object_id: int) -> bytes:
+def storing_fields(ingested: datetime, log_object_id: int, stored_xid: int) -> bytes:
     """The fields that end every row of one file: STORING_SIZE bytes."""
-    return _int8_field(8, (ingested - _EPOCH) // _MICROSECOND) + _int8_field(8, log_object_id)
+    return (
+        _int8_field(8, (ingested - _EPOCH) // _MICROSECOND)
+        + _int8_field(8, log_object_id)
+        + _int8_field(8, stored_xid)
+    )
 
 
-STORING_SIZE = 2 * _INT8_FIELD.size
+STORING_SIZE = 3 * _INT8_FIELD.size
 _STORING_ROOM = bytes(STORING_SIZE)
 
 

@@ -28,7 +28,7 @@ from django.db import (
 )
 from django.utils import timezone
 
-from ingest import records, rows
+from ingest import partitions, records, rows, watermark
 from ingest.ecs import BadRecord, normalise
 from ingest.geoip import network_lookup
 from ingest.history import NetworkUses, record_network_use
@@ -42,7 +42,6 @@ from ingest.logfiles import (
 )
 from ingest.models import Event, LogObject, LogRecords
 
-EVENT_ID_LOCK = 0x61736E77  # pg_advisory_xact_lock key serialising event inserts
 # Rows per statement. A COPY costs one round trip whatever its size, so all
 # but the largest files go in with one; an INSERT's parameters are limited.
 COPY_BATCH_ROWS = 5000
@@ -85,9 +84,9 @@ class PreparedFile:
     ends: list[int] = field(default_factory=list)  # where each row ends in copy_data
     values: list[tuple] = field(default_factory=list)  # rows.insert_values of each row
 
-    def store_at(self, ingested: datetime, log_object_id: int) -> None:
+    def store_at(self, ingested: datetime, log_object_id: int, stored_xid: int) -> None:
         """Fill in the storing fields at the end of every row."""
-        fields = rows.storing_fields(ingested, log_object_id)
+        fields = rows.storing_fields(ingested, log_object_id, stored_xid)
         data = self.copy_data
         for end in self.ends:
             data[end - rows.STORING_SIZE : end] = fields
@@ -291,8 +290,8 @@ def store_prepared(batch: list[tuple[PreparedFile, str]], *, source: str) -> lis
     """
     results = []
     stored = []
+    partitions.ensure_days(set().union(*(prepared.uses.days() for prepared, _ in batch)))
     with transaction.atomic():
-        _serialise_event_ids()
         for prepared, version in batch:
             results.append(prepared.result)
             if prepared.result.status == LogObject.Status.FAILED:
@@ -361,19 +360,6 @@ def _record_failed(source: str, prepared: PreparedFile, version: str) -> None:
         prepared.result.problems.append(f"{prepared.key}: could not be recorded: {_told(error)}")
 
 
-def _serialise_event_ids() -> None:
-    """Make events become visible in the order of their ids.
-
-    The detector reads events behind an id cursor. If two writers could commit
-    out of id order, an event with a lower id could appear after the cursor
-    passed it and never be evaluated. Holding this lock from the first insert
-    to the commit keeps visible ids a prefix. SQLite has one writer already.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_ID_LOCK])
-
-
 def _enriched(columns: dict[str, Any]) -> tuple[dict[str, Any], tuple[str, ...]]:
     """columns with source.as.* and source.geo, and the lookups that failed."""
     failed: tuple[str, ...] = ()
@@ -423,14 +409,15 @@ def insert_events(prepared: PreparedFile, *, log_object_id: int) -> tuple[list[i
     cannot store is reported by its position and the others are kept.
     """
     ingested = timezone.now()
+    stored_xid = watermark.stamp()  # after the log object's row: a write, on SQLite the lock
     if prepared.for_copy:
-        prepared.store_at(ingested, log_object_id)
+        prepared.store_at(ingested, log_object_id, stored_xid)
         batch_rows = COPY_BATCH_ROWS
 
         def insert(indices: list[int]) -> list[int]:
             return _copy_new(prepared, indices)
     else:
-        storing = (ingested, log_object_id)
+        storing = (ingested, log_object_id, stored_xid)
         batch_rows = INSERT_BATCH_ROWS
 
         def insert(indices: list[int]) -> list[int]:
@@ -476,7 +463,7 @@ def _insert_new(prepared: PreparedFile, indices: list[int], storing: tuple) -> l
     placeholders = ", ".join([placeholder] * len(indices))
     sql = (
         f"INSERT INTO {ops.quote_name(_TABLE)} ({_column_list()}) VALUES {placeholders} "  # noqa: S608
-        "ON CONFLICT (event_id) DO NOTHING RETURNING event_id"
+        "ON CONFLICT (event_id, timestamp) DO NOTHING RETURNING event_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
@@ -487,9 +474,10 @@ def _insert_new(prepared: PreparedFile, indices: list[int], storing: tuple) -> l
 # COPY has no ON CONFLICT, but a batch rarely holds an event stored before
 # (a file read again, or an event two files share), and the unique index
 # checks every row anyway: the COPY is tried as is first. Only when it fails
-# are the batch's stored events looked up and left out. The advisory lock held
-# since the transaction began (see _serialise_event_ids) keeps any other
-# writer from storing one in between.
+# are the batch's stored events looked up and left out. A writer storing the
+# same event at the same moment makes this COPY wait for its commit, and fail
+# if it commits, so the look-up sees its events; two that wait on each other
+# are a deadlock, which PostgreSQL ends by failing one batch, to be read again.
 def _copy_new(prepared: PreparedFile, indices: list[int]) -> list[int]:
     try:
         with transaction.atomic():

@@ -91,7 +91,12 @@ class Alert(models.Model):
         DUPLICATE = "duplicate", "Duplicate"
         OTHER = "other", "Other"
 
-    event = models.OneToOneField(Event, on_delete=models.PROTECT, related_name="alert")
+    # No database constraints on events: their table is partitioned by day on
+    # PostgreSQL, where a key must hold the day too. Retention keeps the events
+    # alerts refer to (ingest.partitions, ingest.retention).
+    event = models.OneToOneField(
+        Event, on_delete=models.PROTECT, related_name="alert", db_constraint=False
+    )
     # kibana.alert.new_terms, in the rule's order.
     as_organization = models.TextField()
     account_id = models.TextField()
@@ -144,7 +149,9 @@ class AlertEvent(models.Model):
     """An event of an alert's episode: the trigger, and later events with the same terms."""
 
     alert = models.ForeignKey(Alert, on_delete=models.CASCADE, related_name="episode")
-    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="+")
+    event = models.OneToOneField(
+        Event, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
 
 
 class AlertStatusChange(models.Model):
@@ -263,7 +270,7 @@ class SkippedCandidate(models.Model):
     KEEPS_EVENT = False  # retention deletes the event, and this row with it (ingest.retention)
 
     event = models.OneToOneField(
-        Event, primary_key=True, on_delete=models.CASCADE, related_name="+"
+        Event, primary_key=True, on_delete=models.CASCADE, related_name="+", db_constraint=False
     )
 
 

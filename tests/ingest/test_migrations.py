@@ -8,11 +8,12 @@ from django.db.migrations.executor import MigrationExecutor
 
 from ingest.ecs import ecs_document
 from ingest.models import Event, with_details
-from triage.models import Alert, AlertEvent, Exclusion
+from triage.models import Alert, AlertEvent, DetectorState, Exclusion
 
 pytestmark = pytest.mark.django_db
-BEFORE_BLOCKS = ("ingest", "0009_event_source_ip")  # events held their records as JSON
-NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+# Events held their records as JSON, in one table; the alerts referred to them as they were.
+BEFORE_BLOCKS = [("ingest", "0009_event_source_ip"), ("triage", "0011_saved_view")]
+NOW = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0) - timedelta(days=3)
 GEO = {"country_iso_code": "BR", "country_name": "Brazil", "city_name": "São Paulo"}
 
 
@@ -101,14 +102,15 @@ def fill_the_earlier_schema(apps) -> None:
     OldAlertEvent.objects.create(alert=alert, event=events[0])
     OldAlertEvent.objects.create(alert=alert, event=events[1])
     OldExclusion.objects.create(as_number=64501, reason="office", created_by="adam")
+    # The detector had evaluated the first 200 events.
+    apps.get_model("triage", "DetectorState").objects.create(pk=1, cursor=events[199].pk)
 
 
 def test_upgrading_keeps_every_event_and_alert_and_reads_each_record_back():
-    executor = migrate(BEFORE_BLOCKS)
-    state = executor.loader.project_state(
-        [BEFORE_BLOCKS, *executor.loader.graph.leaf_nodes("triage")]
-    )
-    fill_the_earlier_schema(state.apps)
+    executor = migrate(*BEFORE_BLOCKS)
+    fill_the_earlier_schema(executor.loader.project_state(BEFORE_BLOCKS).apps)
+    with connection.cursor() as cursor:  # as if committed: the test runs in one transaction
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
     migrate()
 
@@ -131,3 +133,9 @@ def test_upgrading_keeps_every_event_and_alert_and_reads_each_record_back():
     links = AlertEvent.objects.filter(alert=alert).order_by("event__timestamp")
     assert [link.event.event_id for link in links] == ["old-0", "old-1"]
     assert Exclusion.objects.get().as_number == 64501
+    # What the detector had evaluated stays evaluated; the rest comes next (ingest.watermark).
+    assert [event.stored_xid for event in events] == [0] * 200 + [1] * 100
+    assert DetectorState.objects.get().cursor == 1
+    with connection.cursor() as cursor:  # each in the partition of its day
+        cursor.execute("SELECT DISTINCT tableoid::regclass::text FROM ingest_event")
+        assert {name for (name,) in cursor.fetchall()} == {f"ingest_event_{NOW:%Y%m%d}"}
