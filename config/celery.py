@@ -54,4 +54,9 @@ app.conf.beat_schedule = {
         "schedule": crontab(hour=3, minute=17),
         "options": {"expires": 3600},
     },
+    "make-event-partitions": {
+        "task": "ingest.tasks.make_event_partitions",
+        "schedule": crontab(minute=7),
+        "options": {"expires": 3000},
+    },
 }

@@ -45,8 +45,17 @@ def name(day: date) -> str:
     return f"{TABLE}_{day:%Y%m%d}"
 
 
-def _start(day: date) -> datetime:
+def start(day: date) -> datetime:
     return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def end(day: date) -> datetime:
+    return start(day + timedelta(days=1))
+
+
+def _bounds(day: date) -> str:
+    # Partition bounds take no parameters: literals made from the date.
+    return f"FOR VALUES FROM ('{start(day).isoformat()}') TO ('{end(day).isoformat()}')"
 
 
 def window(today: date | None = None) -> tuple[date, date]:
@@ -57,7 +66,9 @@ def window(today: date | None = None) -> tuple[date, date]:
 
 
 def days() -> list[date]:
-    """The days that have a partition, oldest first."""
+    """The days that have a partition, oldest first (none on SQLite)."""
+    if not partitioned():
+        return []
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -108,7 +119,6 @@ def make(wanted: list[date]) -> list[date]:
 def _make_one(day: date) -> bool:
     """Make one day's partition; False when another writer made it meanwhile."""
     table = name(day)
-    start, end = _start(day), _start(day + timedelta(days=1))
     with connection.cursor() as cursor:
         cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         # One maker of a day at a time; the one that waited finds the day made.
@@ -120,14 +130,31 @@ def _make_one(day: date) -> bool:
         cursor.execute(
             f"WITH moved AS (DELETE FROM {DEFAULT} WHERE timestamp >= %s AND timestamp < %s "  # noqa: S608
             f"RETURNING *) INSERT INTO {table} SELECT * FROM moved",
-            [start, end],
+            [start(day), end(day)],
         )
-        # Partition bounds take no parameters: literals made from the dates.
-        cursor.execute(
-            f"ALTER TABLE {TABLE} ATTACH PARTITION {table} "
-            f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"
-        )
+        cursor.execute(f"ALTER TABLE {TABLE} ATTACH PARTITION {table} {_bounds(day)}")
     return True
+
+
+def replace(day: date, *, keep: list[int]) -> None:
+    """Drop a day's partition; with events to keep, put one holding just them in its place.
+
+    Runs in the caller's transaction, which the exclusive lock is held to the end of.
+    """
+    table = name(day)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        if keep:
+            cursor.execute(f"CREATE TABLE {table}_kept (LIKE {TABLE} INCLUDING DEFAULTS)")
+            cursor.execute(
+                f"INSERT INTO {table}_kept SELECT * FROM {table} WHERE id = ANY(%s)",  # noqa: S608
+                [keep],
+            )
+        cursor.execute(f"ALTER TABLE {TABLE} DETACH PARTITION {table}")
+        cursor.execute(f"DROP TABLE {table}")
+        if keep:
+            cursor.execute(f"ALTER TABLE {table}_kept RENAME TO {table}")
+            cursor.execute(f"ALTER TABLE {TABLE} ATTACH PARTITION {table} {_bounds(day)}")
 
 
 def forget() -> None:

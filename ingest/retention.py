@@ -11,14 +11,15 @@ what stops an old file from being read, and counted, again. The blocks of
 records the deleted events were read from go once no event is read from them.
 """
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from ingest import partitions
 from ingest.models import Event, LogRecords
 
 BATCH_EVENTS = 5000
@@ -29,6 +30,7 @@ class RetentionReport:
     cutoff: datetime
     deleted: int = 0
     kept: int = 0  # older than the cutoff, but referenced
+    days_dropped: list[date] = field(default_factory=list)  # partitions dropped or replaced
     blocks_deleted: int = 0  # blocks of records (ingest.records) no event is read from
 
 
@@ -57,10 +59,31 @@ def expired_events(cutoff: datetime) -> QuerySet[Event]:
     return rows
 
 
+def _noting() -> list:
+    """For each relation whose rows only note something about an event: (model, field name)."""
+    return [
+        (field.related_model, field.field.name)
+        for field in Event._meta.get_fields(include_hidden=True)
+        if field.is_relation
+        and field.auto_created
+        and not field.concrete
+        and not getattr(field.related_model, "KEEPS_EVENT", True)
+    ]
+
+
 def delete_old_events(*, now: datetime | None = None, batch: int = BATCH_EVENTS) -> RetentionReport:
-    """Delete events older than the retention period; each batch commits on its own."""
+    """Delete events older than the retention period.
+
+    On PostgreSQL whole days go (ingest.partitions): a day's partition is dropped,
+    or replaced by one holding only the events alerts refer to. What is left older
+    than the cutoff (the default partition's events, an old day's late arrivals;
+    everything on SQLite) is deleted in batches, each committing on its own.
+    """
     days = max(settings.EVENT_RETENTION_DAYS, settings.HISTORY_WINDOW.days)
     report = RetentionReport(cutoff=(now or timezone.now()) - timedelta(days=days))
+    for day in partitions.days():
+        if partitions.end(day) <= report.cutoff:
+            _expire_day(day, report)
     while True:
         with transaction.atomic():
             ids = list(
@@ -73,6 +96,28 @@ def delete_old_events(*, now: datetime | None = None, batch: int = BATCH_EVENTS)
     report.kept = Event.objects.filter(timestamp__lt=report.cutoff).count()
     report.blocks_deleted = _delete_unread_blocks(report.cutoff)
     return report
+
+
+def _expire_day(day: date, report: RetentionReport) -> None:
+    """Drop a day's partition, keeping the events alerts refer to in one of their own."""
+    events = Event.objects.filter(
+        timestamp__gte=partitions.start(day), timestamp__lt=partitions.end(day)
+    )
+    referenced = Q()
+    for check in _referenced():
+        referenced |= Q(check)
+    if not events.exclude(referenced).exists():
+        return  # only kept events left: dropped before
+    with transaction.atomic():
+        kept = list(events.filter(referenced).values_list("id", flat=True))
+        going = events.exclude(id__in=kept)
+        deleted = going.count()
+        for model, name in _noting():
+            model._default_manager.filter(**{f"{name}__in": going.values("id")}).delete()
+        partitions.replace(day, keep=kept)
+    partitions.forget()
+    report.deleted += deleted
+    report.days_dropped.append(day)
 
 
 def _delete_unread_blocks(cutoff: datetime) -> int:
