@@ -1,8 +1,10 @@
-"""Principal-network history, kept current as events are stored.
+"""Principal-network and credential-network history, kept current as events are stored.
 
 For every (account, user name, AS number, AS organisation): first seen, last
-seen, event count, and events per day. Updated in the transaction that stores
-the events, from the events that were new, so a re-read file counts nothing twice.
+seen, event count, and events per day; for every (access key, AS number): first
+and last use, count and the organisation of the last use. Updated in the
+transaction that stores the events, from the events that were new, so a re-read
+file counts nothing twice.
 """
 
 from array import array
@@ -14,9 +16,11 @@ from datetime import UTC, date, datetime, timedelta
 import orjson
 from django.db import connection
 
-from ingest.models import PrincipalNetwork, PrincipalNetworkDay
+from ingest.models import CredentialNetwork, PrincipalNetwork, PrincipalNetworkDay
 
 NetworkKey = tuple[str, str, int, str]  # account, user name, AS number, AS organisation
+# Access key, AS number (CredentialNetwork.NO_AS for none), AS organisation (or None).
+CredentialKey = tuple[str, int, str | None]
 _UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _DAY = 86_400_000_000  # microseconds
@@ -33,7 +37,11 @@ class NetworkUses:
     networks: list[NetworkKey] = field(default_factory=list)
     network_of: array = field(default_factory=lambda: array("q"))  # index in networks, or -1
     moments: array = field(default_factory=lambda: array("q"))  # µs since the Unix epoch
+    # The access key each event used, and from where, alike.
+    credentials: list[CredentialKey] = field(default_factory=list)
+    credential_of: array = field(default_factory=lambda: array("q"))
     _indices: dict[NetworkKey, int] = field(default_factory=dict, repr=False)
+    _credential_indices: dict[CredentialKey, int] = field(default_factory=dict, repr=False)
 
     def add(
         self,
@@ -42,6 +50,7 @@ class NetworkUses:
         as_number: int | None,
         as_organization: str | None,
         moment: datetime,
+        access_key_id: str | None = None,
     ) -> None:
         """The next event's network, then the next's, and so on."""
         index = -1
@@ -52,6 +61,14 @@ class NetworkUses:
                 self.networks.append(key)
         self.network_of.append(index)
         self.moments.append((moment - _UNIX_EPOCH) // _MICROSECOND)
+        credential = -1
+        if access_key_id:
+            number = CredentialNetwork.NO_AS if as_number is None else as_number
+            used = (access_key_id, number, as_organization)
+            credential = self._credential_indices.setdefault(used, len(self.credentials))
+            if credential == len(self.credentials):
+                self.credentials.append(used)
+        self.credential_of.append(credential)
 
     def days(self) -> set[date]:
         """The UTC days of the events."""
@@ -101,6 +118,7 @@ def record_network_use(stored: Iterable[tuple[NetworkUses, Iterable[int]]]) -> N
                 tally.last_seen = moment
             tally.count += 1
             tally.days[moment // _DAY] += 1
+    _record_credential_use(stored)
     if not tallies:
         return
     # Sorted keys: concurrent writers lock rows in the same order, never deadlocking.
@@ -113,6 +131,68 @@ def record_network_use(stored: Iterable[tuple[NetworkUses, Iterable[int]]]) -> N
             for day, count in sorted(tally.days.items())
         ]
     )
+
+
+@dataclass
+class _CredentialTally:
+    first_seen: int
+    last_seen: int
+    organization: str | None  # at last_seen
+    count: int = 0
+
+
+def _record_credential_use(stored: Iterable[tuple[NetworkUses, Iterable[int]]]) -> None:
+    tallies: dict[tuple[str, int], _CredentialTally] = {}
+    for uses, events in stored:
+        credential_of, moments = uses.credential_of, uses.moments
+        for event in events:
+            credential = credential_of[event]
+            if credential < 0:
+                continue
+            moment = moments[event]
+            access_key_id, as_number, organization = uses.credentials[credential]
+            tally = tallies.get((access_key_id, as_number))
+            if tally is None:
+                tally = _CredentialTally(moment, moment, organization)
+                tallies[(access_key_id, as_number)] = tally
+            if moment < tally.first_seen:
+                tally.first_seen = moment
+            elif moment >= tally.last_seen:
+                tally.last_seen = moment
+                tally.organization = organization
+            tally.count += 1
+    if not tallies:
+        return
+    table = connection.ops.quote_name(CredentialNetwork._meta.db_table)
+    rows = [
+        (*key, t.organization, _moment(t.first_seen), _moment(t.last_seen), t.count)
+        for key, t in sorted(tallies.items())  # sorted: rows locked in one order, see above
+    ]
+    source, values = _rows_source(
+        rows,
+        [
+            ("access_key_id", "text"),
+            ("as_number", "bigint"),
+            ("as_organization", "text"),
+            ("first_seen", "timestamptz"),
+            ("last_seen", "timestamptz"),
+            ("event_count", "bigint"),
+        ],
+    )
+    sql = (  # no value is interpolated: every value is a parameter
+        f"INSERT INTO {table} (access_key_id, as_number, as_organization, first_seen, "
+        f"last_seen, event_count) {source} "
+        "ON CONFLICT (access_key_id, as_number) DO UPDATE SET "
+        f"as_organization = CASE WHEN excluded.last_seen >= {table}.last_seen "
+        f"THEN excluded.as_organization ELSE {table}.as_organization END, "
+        f"first_seen = CASE WHEN excluded.first_seen < {table}.first_seen "
+        f"THEN excluded.first_seen ELSE {table}.first_seen END, "
+        f"last_seen = CASE WHEN excluded.last_seen > {table}.last_seen "
+        f"THEN excluded.last_seen ELSE {table}.last_seen END, "
+        f"event_count = {table}.event_count + excluded.event_count"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
 
 
 def _moment(microseconds: int) -> datetime:

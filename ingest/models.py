@@ -144,13 +144,6 @@ class Event(models.Model):
         indexes = [
             models.Index(fields=["-timestamp", "-id"], name="event_newest_first"),
             models.Index(fields=["account_id", "user_name", "-timestamp"], name="event_principal"),
-            # Where a credential was used, per AS number, newest and oldest first, read
-            # from the index alone (triage.selectors.credential_networks): a long-lived
-            # key can have tens of thousands of events.
-            models.Index(
-                fields=["access_key_id", "as_number", "timestamp", "as_organization"],
-                name="event_access_key_network",
-            ),
             # Who else used a source IP, newest first, read from the index alone
             # (the alert preview's prevalence; the Events page's source IP filter).
             models.Index(
@@ -283,6 +276,28 @@ class PrincipalNetwork(models.Model):
             models.UniqueConstraint(
                 fields=["account_id", "user_name", "as_number", "as_organization"],
                 name="principal_network_once",
+            )
+        ]
+
+
+class CredentialNetwork(models.Model):
+    """A network an access key was used from: first and last use, how often, and the
+    AS organisation of its last use. Kept current as events are stored (ingest.history),
+    so that "where was this key used" never reads a long-lived key's events."""
+
+    NO_AS = 0  # AS 0 is reserved (RFC 7607): here, an address with no AS number, or none
+
+    access_key_id = models.TextField()
+    as_number = models.BigIntegerField(help_text="NO_AS when the address had none")
+    as_organization = models.TextField(null=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    event_count = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["access_key_id", "as_number"], name="credential_network_once"
             )
         ]
 

@@ -245,6 +245,7 @@ def _prepared(key: str, content: bytes, for_copy: bool, max_bytes: int) -> Prepa
             columns["as_number"],
             columns["as_organization"],
             columns["timestamp"],
+            columns["access_key_id"],
         )
     block.close()
     return prepared

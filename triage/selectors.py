@@ -19,7 +19,13 @@ from django.utils import timezone
 
 from config.roles import ROLES
 from ingest.ecs import ECS_COLUMNS
-from ingest.models import Event, PrincipalNetwork, PrincipalNetworkDay, load_details
+from ingest.models import (
+    CredentialNetwork,
+    Event,
+    PrincipalNetwork,
+    PrincipalNetworkDay,
+    load_details,
+)
 from triage import detector, rule
 from triage.models import (
     Alert,
@@ -658,71 +664,29 @@ class CredentialUse:
         return any(network.capped for network in self.networks)
 
 
-# Per AS number the key was used from: the organisation and time of its last use,
-# its first use, and how often (counted up to the cap). Each is one probe of the
-# index event_access_key_network, so a key used 100,000 times costs no more
-# than one used once. The AS numbers to probe are those of the key's principal
-# (a key belongs to one principal), plus "none" for AWS services' host names.
-_CREDENTIAL_SQL = """
-SELECT n.as_number,
-  (SELECT e.as_organization FROM {event} e WHERE e.access_key_id = %(key)s AND {match}
-   ORDER BY e.timestamp DESC LIMIT 1),
-  (SELECT e.timestamp FROM {event} e WHERE e.access_key_id = %(key)s AND {match}
-   ORDER BY e.timestamp LIMIT 1),
-  (SELECT e.timestamp FROM {event} e WHERE e.access_key_id = %(key)s AND {match}
-   ORDER BY e.timestamp DESC LIMIT 1),
-  (SELECT COUNT(*) FROM (SELECT 1 FROM {event} e WHERE e.access_key_id = %(key)s AND {match}
-   LIMIT %(cap)s) AS capped)
-FROM ({networks}) AS n
-"""
-_PRINCIPAL_ASNS = (
-    "SELECT DISTINCT as_number FROM {network} "
-    "WHERE account_id = %(account)s AND user_name = %(user)s"
-)
-
-
 def credential_networks(
     *,
     access_key_id: str | None,
-    account_id: str,
-    user_name: str,
     alert_organization: str | None = None,
 ) -> CredentialUse:
-    """Every network an access key was used from, with first and last use and a count."""
+    """Every network an access key was used from, with first and last use and a count.
+
+    Read from the credential-network history (ingest.history): one row per AS
+    number, however many events a long-lived key has.
+    """
     if not access_key_id:
         return CredentialUse(access_key_id=None, networks=[])
-    names = {
-        "event": connection.ops.quote_name(Event._meta.db_table),
-        "network": connection.ops.quote_name(PrincipalNetwork._meta.db_table),
-    }
-    by_number = _CREDENTIAL_SQL.format(
-        match="e.as_number = n.as_number", networks=_PRINCIPAL_ASNS.format(**names), **names
-    )
-    without_number = _CREDENTIAL_SQL.format(
-        match="e.as_number IS NULL", networks="SELECT CAST(NULL AS BIGINT) AS as_number", **names
-    )
-    parameters = {
-        "key": access_key_id,
-        "account": account_id,
-        "user": user_name,
-        "cap": COUNT_CAP + 1,
-    }
-    with connection.cursor() as cursor:
-        # Table names come from model metadata; every value is a parameter.
-        cursor.execute(f"{by_number} UNION ALL {without_number}", parameters)
-        rows = cursor.fetchall()
     networks = [
         NetworkCount(
-            as_number,
-            organization,
-            min(count, COUNT_CAP),
-            first,
-            last,
-            is_alert_network=organization is not None and organization == alert_organization,
-            capped=count > COUNT_CAP,
+            None if row.as_number == CredentialNetwork.NO_AS else row.as_number,
+            row.as_organization,
+            row.event_count,
+            row.first_seen,
+            row.last_seen,
+            is_alert_network=row.as_organization is not None
+            and row.as_organization == alert_organization,
         )
-        for as_number, organization, first, last, count in rows
-        if first is not None
+        for row in CredentialNetwork.objects.filter(access_key_id=access_key_id)
     ]
     networks.sort(key=lambda n: (-n.events, n.as_organization or ""))
     return CredentialUse(access_key_id=access_key_id, networks=networks)

@@ -330,8 +330,6 @@ def alert_detail(request: HttpRequest, alert_id: int) -> HttpResponse:
         ),
         credential=selectors.credential_networks(
             access_key_id=event.access_key_id,
-            account_id=alert.account_id,
-            user_name=alert.user_name,
             alert_organization=alert.as_organization,
         ),
         activity=selectors.correlated_activity(

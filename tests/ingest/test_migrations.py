@@ -7,7 +7,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from ingest.ecs import ecs_document
-from ingest.models import Event, with_details
+from ingest.models import CredentialNetwork, Event, with_details
 from triage.models import Alert, AlertEvent, DetectorState, Exclusion
 
 pytestmark = pytest.mark.django_db
@@ -133,6 +133,15 @@ def test_upgrading_keeps_every_event_and_alert_and_reads_each_record_back():
     links = AlertEvent.objects.filter(alert=alert).order_by("event__timestamp")
     assert [link.event.event_id for link in links] == ["old-0", "old-1"]
     assert Exclusion.objects.get().as_number == 64501
+    # Where the key was used, made from the events.
+    [used] = CredentialNetwork.objects.all()
+    assert (used.access_key_id, used.as_number, used.as_organization, used.event_count) == (
+        "AKIAEXAMPLE",
+        64500,
+        "Evil VPS Ltd",
+        300,
+    )
+    assert (used.first_seen, used.last_seen) == (events[0].timestamp, events[-1].timestamp)
     # What the detector had evaluated stays evaluated; the rest comes next (ingest.watermark).
     assert [event.stored_xid for event in events] == [0] * 200 + [1] * 100
     assert DetectorState.objects.get().cursor == 1

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from ingest.models import PrincipalNetwork, PrincipalNetworkDay
+from ingest.models import CredentialNetwork, PrincipalNetwork, PrincipalNetworkDay
 from tests.cloudtrail import (
     ACCOUNT,
     aws_service_identity,
@@ -124,4 +124,33 @@ def test_it_moves_first_and_last_seen_for_late_and_new_files(ingest):
         date(2026, 9, 28): 2,
         date(2026, 10, 1): 1,
         date(2026, 10, 3): 1,
+    }
+
+
+def credentials() -> set[tuple]:
+    return set(
+        CredentialNetwork.objects.values_list(
+            "access_key_id",
+            "as_number",
+            "as_organization",
+            "first_seen",
+            "last_seen",
+            "event_count",
+        )
+    )
+
+
+def test_it_records_where_each_access_key_was_used_once_per_event(tmp_path, ingest):
+    key = iam_user_identity("alice")["accessKeyId"]
+    late = principal_invoke(T0 - DAY, event_id="late", source_ip=EVIL_VPS)
+    ingest(principal_invoke(T0, event_id="first"), principal_invoke(T0 + DAY, source_ip=OFFICE))
+    ingest(late, principal_invoke(T0 + 2 * DAY, event_id="newest"))
+    run_ingest_files(write_log(tmp_path / "again.json", [late]))  # counted once
+    # A service's host name has no AS number: recorded as none.
+    ingest(principal_invoke(T0, sourceIPAddress="lambda.amazonaws.com"))
+
+    assert credentials() == {
+        (key, 64500, "Evil VPS Ltd", T0 - DAY, T0 + 2 * DAY, 3),
+        (key, 64501, "Example Office Networks", T0 + DAY, T0 + DAY, 1),
+        (key, CredentialNetwork.NO_AS, None, T0, T0, 1),
     }
