@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import orjson
+
 LOG_KEY = re.compile(
     r"(?:^|/)AWSLogs/(?:(?P<org>o-[a-z0-9]+)/)?(?P<account>\d{12})/CloudTrail/"
     r"(?P<region>[a-z0-9-]+)/(?P<year>\d{4})/(?P<month>\d{2})/(?P<day>\d{2})/"
@@ -114,6 +116,37 @@ def decompressed(content: bytes, *, max_bytes: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+# A number of nineteen digits or more may be an integer beyond 64 bits, which
+# orjson reads as a float. It starts after a colon, bracket, comma or space,
+# maybe with a minus: found by mapping every byte to its kind (d for a digit,
+# s for those, m for a minus) and looking for the runs, at memory speed. A
+# string that holds such digits only sends its file the slower, exact way.
+_KINDS = bytes(
+    ord("d") if byte in b"0123456789" else ord("s") if byte in b":[, \t\r\n" else ord("m")
+    if byte == ord("-") else ord("x")
+    for byte in range(256)
+)  # fmt: skip
+_LONG = b"s" + b"d" * 19
+_LONG_NEGATIVE = b"sm" + b"d" * 19
+
+
+def may_hold_long_integers(text: bytes) -> bool:
+    kinds = text.translate(_KINDS)
+    return _LONG in kinds or _LONG_NEGATIVE in kinds
+
+
+def quick_loads(text: bytes) -> Any:
+    """JSON with orjson, several times faster than json; None where json is needed to
+    read it exactly or to say what is wrong with it: an integer beyond 64 bits, NaN,
+    Infinity, a lone surrogate, nesting deeper than orjson goes, text that is not JSON."""
+    if may_hold_long_integers(text):
+        return None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+
+
 def decode_records(content: bytes, *, max_bytes: int) -> LogDocument:
     """The Records array of one log file, gzip-compressed or not.
 
@@ -121,6 +154,26 @@ def decode_records(content: bytes, *, max_bytes: int) -> LogDocument:
     when it is stored, so that one bad record does not lose the others.
     """
     content = decompressed(content, max_bytes=max_bytes)
+    document = quick_loads(content)
+    if document is None:
+        document, infinite = _exactly(content)
+    else:
+        infinite = False  # orjson refuses NaN and Infinity, and numbers that overflow
+    if not isinstance(document, dict) or "Records" not in document:
+        raise BadLogFile("not a CloudTrail log: the document has no Records")
+    records = document["Records"]
+    if not isinstance(records, list):
+        raise BadLogFile(f"Records is a JSON {type(records).__name__}, not a list")
+    return LogDocument(
+        records,
+        size=len(content),
+        unstorable_text=bool(_UNSTORABLE_ESCAPE.search(content)),
+        infinite_numbers=infinite,
+    )
+
+
+def _exactly(content: bytes) -> tuple[Any, bool]:
+    """The document read with json, and whether it holds NaN or an infinite number."""
     infinite = False
 
     def constant(name: str) -> float:  # NaN, Infinity, -Infinity
@@ -146,17 +199,7 @@ def decode_records(content: bytes, *, max_bytes: int) -> LogDocument:
         raise BadLogFile(
             f"JSON nested too deeply to read (records may nest at most {MAX_RECORD_DEPTH} levels)"
         ) from None
-    if not isinstance(document, dict) or "Records" not in document:
-        raise BadLogFile("not a CloudTrail log: the document has no Records")
-    records = document["Records"]
-    if not isinstance(records, list):
-        raise BadLogFile(f"Records is a JSON {type(records).__name__}, not a list")
-    return LogDocument(
-        records,
-        size=len(content),
-        unstorable_text=bool(_UNSTORABLE_ESCAPE.search(content)),
-        infinite_numbers=infinite,
-    )
+    return document, infinite
 
 
 def nests_too_deeply(value: Any) -> bool:

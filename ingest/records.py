@@ -17,7 +17,6 @@ once. Nothing here touches the database.
 """
 
 import json
-import re
 import struct
 from dataclasses import dataclass
 from functools import cached_property
@@ -27,7 +26,7 @@ import orjson
 import zstandard
 
 from ingest.ecs import BadRecord, normalise
-from ingest.logfiles import MAX_RECORD_DEPTH, nests_too_deeply
+from ingest.logfiles import MAX_RECORD_DEPTH, may_hold_long_integers, nests_too_deeply
 
 BLOCK_RECORDS = 256  # records per frame: small enough to read one, large enough to compress
 LEVEL = 3  # zstd's default: ~12x on CloudTrail JSON at ~1 µs a record; higher gains little
@@ -111,13 +110,9 @@ class Block:
         return Details(record=self.records[index], geo_json=self.geos[index])
 
 
-# Twenty digits in a row may be an integer beyond 64 bits, which orjson reads as a float.
-_LONG_NUMBER = re.compile(rb"\d{20}")
-
-
 def loads(data: bytes) -> Any:
     """JSON as stored: with orjson, or json where a number may be beyond orjson's."""
-    if _LONG_NUMBER.search(data):
+    if may_hold_long_integers(data):
         return json.loads(data)
     return orjson.loads(data)
 
