@@ -29,6 +29,7 @@ def varied_records() -> list[dict]:
         records.append(record)
     records[5]["userAgent"] = "<script>alert('ua')</script> ✓ é"
     records[6]["requestParameters"]["bytes"] = 2**70 + 1  # beyond 64 bits: kept exact
+    records[9]["requestParameters"]["small"] = -(2**63) - 1  # nineteen digits, below 64 bits
     records[7]["note"] = 'quotes " and \\ backslashes\n and a tab\t'
     records[8] = dict(reversed(records[8].items()))  # the record's own key order
     return records
@@ -51,6 +52,7 @@ def test_every_stored_event_of_a_file_reads_back_its_record_exactly(tmp_path):
             if name != "geo":
                 assert getattr(event, name) == expected[name], (record["eventID"], name)
     assert events["event-0006"].raw["requestParameters"]["bytes"] == 2**70 + 1
+    assert events["event-0009"].raw["requestParameters"]["small"] == -(2**63) - 1
     assert events["event-0005"].user_agent == "<script>alert('ua')</script> ✓ é"
 
 
