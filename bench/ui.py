@@ -44,6 +44,10 @@ import psycopg
 from psycopg import sql
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ingest.records import BLOCK_RECORDS, pack_block  # noqa: E402
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/asnwatch_bench_ui"
 PASSWORD = "bench-analyst-password"  # noqa: S105 - a scratch database
 ACCOUNTS = 20
@@ -101,14 +105,29 @@ def step(label: str):
 
 # Principal p (0 <= p < PRINCIPALS): account p / 100, user p % 100. Users 0-39 of each account
 # are IAM users working from an ISP; the others are execution roles calling from AWS.
+# The events are made whole in a staging table first, each with its CloudTrail record;
+# the event table then takes its columns, and the records go into blocks (ingest.records).
+_STAGING = """
+CREATE UNLOGGED TABLE bench_event (
+    id bigint, event_id text, timestamp timestamptz, ingested timestamptz, provider text,
+    action text, outcome text, account_id text, region text, user_name text, user_id text,
+    identity_type text, identity_arn text, access_key_id text, invoked_by text,
+    session_issuer_arn text, source_address text, source_ip inet, as_number bigint,
+    as_organization text, geo jsonb, user_agent text, request_parameters jsonb,
+    error_code text, error_message text, event_category text, raw jsonb, log_object_id bigint
+)
+"""
+RECORDS_PER_FILE = 1000
+
 _EVENTS = """
-INSERT INTO ingest_event (
-    event_id, timestamp, ingested, provider, action, outcome, account_id, region, user_name,
+INSERT INTO bench_event (
+    id, event_id, timestamp, ingested, provider, action, outcome, account_id, region, user_name,
     user_id, identity_type, identity_arn, access_key_id, invoked_by, session_issuer_arn,
     source_address, source_ip, as_number, as_organization, geo, user_agent, request_parameters,
     error_code, error_message, event_category, raw, log_object_id
 )
 SELECT
+    i,
     'bench-' || i,
     ts,
     ts + interval '4 minutes',
@@ -207,6 +226,56 @@ FROM (
 ) AS shaped
 """
 
+_STORED = f"""
+INSERT INTO ingest_logobject (id, source, key, version, size, status, records, new_events,
+                              duplicates, problems, error, read_at)
+SELECT n, 'bench', 'file-' || n, 'v1', 0, 'done', {RECORDS_PER_FILE}, {RECORDS_PER_FILE}, 0, 0,
+       '', now()
+FROM generate_series(1, (SELECT (max(id) - 1) / {RECORDS_PER_FILE} + 1 FROM bench_event)) AS n;
+SELECT setval(pg_get_serial_sequence('ingest_logobject', 'id'),
+              (SELECT max(id) FROM ingest_logobject));
+INSERT INTO ingest_event (id, timestamp, ingested, as_number, log_object_id, stored_xid, record,
+    event_id, provider, action, outcome, account_id, user_name, identity_type, access_key_id,
+    invoked_by, source_ip, as_organization, function_name)
+SELECT id, timestamp, ingested, as_number, (id - 1) / {RECORDS_PER_FILE} + 1, 0,
+       (id - 1) % {RECORDS_PER_FILE}, event_id, provider, action, outcome, account_id, user_name,
+       identity_type, access_key_id, invoked_by, source_ip, as_organization,
+       request_parameters ->> 'functionName'
+FROM bench_event;
+SELECT setval(pg_get_serial_sequence('ingest_event', 'id'), (SELECT max(id) FROM ingest_event));
+INSERT INTO ingest_credentialnetwork (access_key_id, as_number, as_organization, first_seen,
+                                      last_seen, event_count)
+SELECT access_key_id, coalesce(as_number, 0),
+       (array_agg(as_organization ORDER BY timestamp DESC))[1], min(timestamp), max(timestamp),
+       count(*)
+FROM bench_event WHERE access_key_id IS NOT NULL GROUP BY 1, 2
+"""
+
+
+def store_records(url: str) -> None:
+    """Each staged event's record into its file's blocks, as ingest stores them."""
+    with psycopg.connect(url) as source, psycopg.connect(url) as target:
+        rows = source.cursor(name="records")
+        rows.execute(
+            "SELECT id, timestamp, raw::text, coalesce(geo::text, '') FROM bench_event ORDER BY id"
+        )
+        copy_sql = "COPY ingest_logrecords (log_object_id, block, newest, frame) FROM STDIN"
+        with target.cursor().copy(copy_sql) as copy:
+            key, records, geos, newest = None, [], [], None
+            for pk, moment, raw, geo in rows:
+                index = (pk - 1) % RECORDS_PER_FILE
+                here = ((pk - 1) // RECORDS_PER_FILE + 1, index // BLOCK_RECORDS)
+                if here != key and records:
+                    copy.write_row((*key, newest, pack_block(records, geos)))
+                    records, geos, newest = [], [], None
+                key = here
+                records.append(raw.encode())
+                geos.append(geo.encode())
+                newest = moment if newest is None else max(newest, moment)
+            if records:
+                copy.write_row((*key, newest, pack_block(records, geos)))
+
+
 _PRINCIPAL_NETWORKS = """
 INSERT INTO ingest_principalnetwork (account_id, user_name, as_number, as_organization,
                                      first_seen, last_seen, event_count)
@@ -243,7 +312,7 @@ SELECT id, as_organization, account_id, user_name, as_number, timestamp, timesta
        timestamp + (id % 50) * interval '1 minute',
        1 + (id % 7),
        'medium', 47,
-       'Lambda Invoke ' || (request_parameters ->> 'functionName') || ' by ' || user_name
+       'Lambda Invoke ' || function_name || ' by ' || user_name
            || ' from ' || as_organization
            || ', a network this principal has not used in the prior 10 days',
        timestamp + interval '6 minutes',
@@ -337,7 +406,8 @@ def load(url: str, *, events: int, alerts: int) -> None:
                 sql.SQL("ALTER TABLE ingest_event DROP CONSTRAINT {}").format(sql.Identifier(name))
             )
         batch = 500_000
-        with step(f"insert {events:,} events"):
+        db.execute(_STAGING)
+        with step(f"make {events:,} events"):
             for first in range(1, events + 1, batch):
                 last = min(first + batch - 1, events)
                 shape = {
@@ -346,6 +416,11 @@ def load(url: str, *, events: int, alerts: int) -> None:
                     "busy": BUSY_PRINCIPALS, "per_account": USERS_PER_ACCOUNT,
                 }  # fmt: skip
                 db.execute(_EVENTS.format(**shape))
+        with step("store the events and their records"):
+            for statement in _STORED.split(";"):
+                db.execute(statement)
+            store_records(url)
+            db.execute("DROP TABLE bench_event")
         with step("build the event indexes"):
             for name, definition in constraints:
                 db.execute(
