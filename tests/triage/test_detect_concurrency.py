@@ -13,7 +13,6 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
 
 import psycopg
 import pytest
@@ -21,6 +20,7 @@ from django.conf import settings
 from django.core.management import call_command
 
 from ingest.models import Event
+from tests.aws import database_url
 from tests.cloudtrail import principal_invoke, run_detect
 from tests.helpers import PROJECT_ROOT, backend_waiting_for_lock, manage
 from tests.triage.conftest import OFFICE
@@ -29,18 +29,6 @@ from triage.models import Alert, AlertEvent, DetectionRun, DetectorState
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("learning_over")]
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 USERS = ["alice", "bob", "carol"]
-
-
-def database_url() -> str:
-    """The test database, for processes started by the test."""
-    database = settings.DATABASES["default"]
-    credentials = quote(database["USER"], safe="")
-    if database.get("PASSWORD"):
-        credentials += ":" + quote(database["PASSWORD"], safe="")
-    return (
-        f"postgres://{credentials}@{database['HOST'] or 'localhost'}:{database['PORT'] or 5432}"
-        f"/{database['NAME']}"
-    )
 
 
 def detect_env() -> dict[str, str]:
