@@ -1,17 +1,21 @@
 """Local CloudTrail log files and folders of them (ingest_files, the inbox folder)."""
 
+import ctypes
 import errno
 import functools
 import gc
 import multiprocessing
 import os
+import signal
 import stat
+import sys
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connections
 
 from ingest.ahead import worked_ahead
 from ingest.geoip import network_lookup
@@ -187,12 +191,15 @@ def ingest_paths(paths: list[Path]) -> IngestReport:
     return report
 
 
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+
+
 def _decoder() -> ProcessPoolExecutor:
     """One process that decodes files while this one stores: a thread could
     not, as decoding JSON holds the interpreter lock for a whole file at a time.
 
     Forked, it starts at once with the ASN database open (as apps.py opens it);
-    it does no database work, so the connection it inherits is never used.
+    it does no database work (see _decoding).
     """
     return ProcessPoolExecutor(
         max_workers=1, mp_context=multiprocessing.get_context("fork"), initializer=_decoding
@@ -200,13 +207,27 @@ def _decoder() -> ProcessPoolExecutor:
 
 
 def _decoding() -> None:
-    """Run the decoding process without the cyclic garbage collector.
+    """Start the decoding process: out of the parent's database session, without the
+    cyclic garbage collector, and ending with the parent.
+
+    The process inherits the parent's database socket. Were it to keep it, a
+    parent killed in the middle of a transaction would leave its session open
+    behind it, holding its locks and the detector's watermark back for as long
+    as this process lived. So its copy is pointed at /dev/null, without a word
+    to the server: the parent's session goes on, and ends when the parent does.
 
     Decoded records hold no reference cycles: reference counting frees each
     file's objects once its rows are made. The collector would only walk them,
     tens of thousands per file, again and again (a sixth of decoding), and
     walk and so copy the whole heap inherited from the parent.
     """
+    for database in connections.all(initialized_only=True):
+        if database.connection is not None:
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, database.connection.fileno())
+            os.close(null)
+    if sys.platform == "linux":  # not left waiting for work when the parent is killed
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     gc.disable()
 
 
