@@ -25,10 +25,12 @@ import itertools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
-from django.db.models import Exists, F, Min, OuterRef, Q
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Exists, Min, OuterRef, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from ingest.models import Event
@@ -47,13 +49,32 @@ from triage.notify.services import deliveries_enqueue_for_alerts
 from triage.notify.tasks import notify_soon
 
 PAGE_EVENTS = 5000
+# Episode links and skipped candidates are written once this many are waiting.
+WRITE_BATCH = 10_000
 Terms = tuple[str, str, str]  # source.as.organization.name, cloud.account.id, user.name
 
-# Everything is_candidate, exclusions and alerts read: anything else would be a query per event.
-_FIELDS = (
-    "id", "timestamp", "provider", "action", "outcome", "invoked_by", "as_number",
-    "as_organization", "account_id", "user_name", "request_parameters",
-)  # fmt: skip
+
+class _Row(NamedTuple):
+    """An event as a run reads it: the columns is_candidate, the exclusions and the terms read.
+
+    Nothing else, not even what an alert's reason needs (that is read from the
+    Event of each alert opened): a run reads every event it evaluates.
+    """
+
+    id: int
+    timestamp: datetime
+    provider: str
+    action: str
+    outcome: str
+    invoked_by: str | None
+    as_number: int | None
+    as_organization: str | None
+    account_id: str | None
+    user_name: str | None
+
+    @property
+    def terms(self) -> Terms:
+        return (self.as_organization, self.account_id, self.user_name)
 
 
 class AlreadyRunning(RuntimeError):
@@ -91,6 +112,25 @@ def _at_or_after(moment: datetime, event_id: int) -> Q:
     return Q(timestamp__gt=moment) | Q(timestamp=moment, id__gte=event_id)
 
 
+@dataclass(eq=False)
+class _Episode:
+    """An alert of terms the run evaluates, and what the run's events added to its episode.
+
+    The alert row is brought up to date once, at the end of the run.
+    """
+
+    alert: Alert
+    opened: bool = False  # by this run
+    joined: int = 0
+    start: datetime | None = None  # the earliest and latest eventTime the run added
+    end: datetime | None = None
+
+    def add(self, moment: datetime) -> None:
+        self.joined += 1
+        self.start = moment if self.start is None else min(self.start, moment)
+        self.end = moment if self.end is None else max(self.end, moment)
+
+
 @dataclass
 class _Progress:
     run: DetectionRun
@@ -100,12 +140,19 @@ class _Progress:
     exclusions: list[Matcher]
     suppressed: Counter = field(default_factory=Counter)
     # Alerts by terms, sorted by original_time: the episodes events can join.
-    alerts: dict[Terms, list[Alert]] = field(default_factory=lambda: defaultdict(list))
+    alerts: dict[Terms, list[_Episode]] = field(default_factory=lambda: defaultdict(list))
+    # The latest eventTime of a non-excluded candidate of each terms the run evaluated:
+    # history for the run's later candidates, found without a query.
+    last_seen: dict[Terms, datetime] = field(default_factory=dict)
     # The alerts this run opened, announced to destinations before the run commits.
     opened: list[Alert] = field(default_factory=list)
-    # Alerts of earlier runs that this run's events joined, by id: announced to
-    # destinations that report joined alerts.
-    joined: dict[int, Alert] = field(default_factory=dict)
+    # The episodes this run's events joined, in the order they were first joined;
+    # those of earlier runs' alerts are announced to destinations that report joined alerts.
+    changed: dict[_Episode, None] = field(default_factory=dict)
+    # Links from alerts to the events of their episodes, and skipped candidates,
+    # not written yet.
+    links: list[tuple[Alert, int]] = field(default_factory=list)
+    skipped: list[int] = field(default_factory=list)
 
 
 def learning_until() -> datetime | None:
@@ -147,7 +194,7 @@ def detect(*, now: datetime | None = None, max_alerts: int | None = None) -> Det
             if stop is not None:
                 run.deferred = True
                 run.deferred_at = stop.timestamp
-                evaluated = evaluated.exclude(_at_or_after(stop.timestamp, stop.pk))
+                evaluated = evaluated.exclude(_at_or_after(stop.timestamp, stop.id))
             run.events_evaluated = evaluated.count()
             run.suppressed = sum(progress.suppressed.values())
             run.finished_at = timezone.now()
@@ -160,13 +207,12 @@ def detect(*, now: datetime | None = None, max_alerts: int | None = None) -> Det
                 cursor=scope.upper,
                 pending_from=scope.lower if stop else None,
                 resume_time=stop.timestamp if stop else None,
-                resume_event=stop.pk if stop else None,
+                resume_event=stop.id if stop else None,
                 updated_at=timezone.now(),
             )
             # The outbox rows commit with the alerts, so a crash before sending loses none;
             # a worker is asked to send them once they are visible to it.
-            opened = {alert.pk for alert in progress.opened}
-            joined = [alert for pk, alert in progress.joined.items() if pk not in opened]
+            joined = [episode.alert for episode in progress.changed if not episode.opened]
             if (progress.opened or joined) and deliveries_enqueue_for_alerts(
                 alerts=progress.opened, joined=joined, run=run
             ):
@@ -226,97 +272,134 @@ def _history_exists(exclusions: list[Matcher]) -> Exists:
     return Exists(history)
 
 
-def _evaluate(progress: _Progress) -> Event | None:
-    """Evaluate the run's events in (eventTime, id) order; the first event left at the cap."""
+def _evaluate(progress: _Progress) -> _Row | None:
+    """Evaluate the run's events in (eventTime, id) order; the first event left at the cap.
+
+    What the run found is written as it goes (alerts, and links and skipped
+    candidates in batches) and the alerts its events joined are brought up to
+    date once, at the end.
+    """
     rows = (
         Event.objects.filter(progress.scope.events(), candidates_q())
         .order_by("timestamp", "id")
-        .only(*_FIELDS)
+        .values_list(*_Row._fields)
         .iterator(chunk_size=PAGE_EVENTS)
     )
-    while page := list(itertools.islice(rows, PAGE_EVENTS)):
-        stop = _evaluate_page(progress, page)
-        if stop is not None:
-            return stop
-    return None
-
-
-def _evaluate_page(progress: _Progress, page: list[Event]) -> Event | None:
-    """Evaluate one page of the run's events, in order; the first event left at the cap."""
-    run = progress.run
-    candidates = []
-    for event in page:
-        if is_candidate(event):
-            matcher = next((m for m in progress.exclusions if m.matches(event)), None)
-            learning = progress.learning_until is None or event.timestamp < progress.learning_until
-            candidates.append((event, matcher, learning))
-    live = [event for event, matcher, learning in candidates if matcher is None and not learning]
-    seen_before = set()
-    if live:
-        # The id range lets PostgreSQL reach the page through the primary key,
-        # where a bare IN list can tempt it into scanning every stored event.
-        scope = progress.scope
-        seen_before = set(
-            Event.objects.filter(
-                id__gt=scope.lower, id__lte=scope.upper, pk__in=[e.pk for e in live]
-            )
-            .filter(_history_exists(progress.exclusions))
-            .values_list("pk", flat=True)
-        )
-        _load_alerts(progress, live)
-    skipped = []
-    joins: dict[int, tuple[Alert, list[Event]]] = {}
     stop = None
-    for event, matcher, learning in candidates:
-        if matcher is None and not learning:
-            terms = (event.as_organization, event.account_id, event.user_name)
-            new = event.pk not in seen_before
-            alert = _episode(progress.alerts[terms], event.timestamp, new=new)
-            if alert is None and new and run.alerts_created >= progress.max_alerts:
-                stop = event
-                break
-            if alert is not None:
-                joins.setdefault(alert.pk, (alert, []))[1].append(event)
-                run.events_joined += 1
-            elif new:
-                alert = _open_alert(progress, event, terms)
-                alerts = progress.alerts[terms]
-                times = [a.original_time for a in alerts]
-                alerts.insert(bisect.bisect(times, event.timestamp), alert)
-                run.alerts_created += 1
-        elif matcher is not None:
-            progress.suppressed[matcher.exclusion_id] += 1
-            skipped.append(SkippedCandidate(event_id=event.pk))
-        else:
-            run.learning += 1
-            skipped.append(SkippedCandidate(event_id=event.pk))
-        run.candidates += 1
-    SkippedCandidate.objects.bulk_create(skipped)
-    _join(joins)
-    progress.joined.update((pk, alert) for pk, (alert, _) in joins.items())
+    while stop is None and (page := list(map(_Row._make, itertools.islice(rows, PAGE_EVENTS)))):
+        stop = _evaluate_page(progress, page)
+    _write_links(progress)
+    _write_skipped(progress)
+    _write_episodes(progress)
     return stop
 
 
-def _load_alerts(progress: _Progress, events: list[Event]) -> None:
-    """Load every alert of the events' terms not loaded yet in this run.
+def _evaluate_page(progress: _Progress, page: list[_Row]) -> _Row | None:
+    """Evaluate one page of the run's events, in order; the first event left at the cap."""
+    run = progress.run
+    candidates = []
+    live_terms = set()
+    unknown = []  # live candidates whose history the run has not seen
+    for row in page:
+        if not is_candidate(row):
+            continue
+        matcher = next((m for m in progress.exclusions if m.matches(row)), None)
+        learning = progress.learning_until is None or row.timestamp < progress.learning_until
+        seen = False
+        if matcher is None:
+            # Every event before this one in the run's order has been read: a
+            # non-excluded candidate of the same terms among them, earlier and in
+            # the 10 days before, is history (learning or not), and needs no query.
+            last = progress.last_seen.get(row.terms)
+            seen = last is not None and row.timestamp - rule.HISTORY_WINDOW <= last < row.timestamp
+            progress.last_seen[row.terms] = row.timestamp
+            if not learning:
+                live_terms.add(row.terms)
+                if not seen:
+                    unknown.append(row)
+        candidates.append((row, matcher, learning, seen))
+    seen_before = _seen_before(progress, unknown) if unknown else set()
+    _load_alerts(progress, live_terms)
+    opened = []
+    stop = None
+    for row, matcher, learning, seen in candidates:
+        if matcher is None and not learning:
+            new = not seen and row.id not in seen_before
+            episodes = progress.alerts[row.terms]
+            episode = _episode(episodes, row.timestamp, new=new) if episodes else None
+            if episode is None and new and run.alerts_created >= progress.max_alerts:
+                stop = row
+                break
+            if episode is not None:
+                episode.add(row.timestamp)
+                progress.changed[episode] = None
+                progress.links.append((episode.alert, row.id))
+                run.events_joined += 1
+            elif new:
+                episode = _Episode(_new_alert(progress, row), opened=True)
+                times = [e.alert.original_time for e in episodes]
+                episodes.insert(bisect.bisect(times, row.timestamp), episode)
+                opened.append(episode)
+                run.alerts_created += 1
+        elif matcher is not None:
+            progress.suppressed[matcher.exclusion_id] += 1
+            progress.skipped.append(row.id)
+        else:
+            run.learning += 1
+            progress.skipped.append(row.id)
+        run.candidates += 1
+    if opened:
+        _open_alerts(progress, opened)
+    if len(progress.links) >= WRITE_BATCH:
+        _write_links(progress)
+    if len(progress.skipped) >= WRITE_BATCH:
+        _write_skipped(progress)
+    return stop
+
+
+def _seen_before(progress: _Progress, rows: list[_Row]) -> set[int]:
+    """Which of a page's live candidates have history (a non-excluded candidate of the
+    same terms in the 10 days before): one query, an index probe per candidate.
+
+    The ids travel as one array: it costs one parameter, however many they are.
+    """
+    ids = [row.id for row in rows]
+    return set(
+        Event.objects.filter(id__in=RawSQL("SELECT unnest(%s::bigint[])", [ids]))
+        .filter(_history_exists(progress.exclusions))
+        .values_list("pk", flat=True)
+    )
+
+
+def _load_alerts(progress: _Progress, terms: set[Terms]) -> None:
+    """Load every alert of these terms not loaded yet in this run.
 
     All of them, not a window: a later page may hold a late event for any
     episode, and a principal has at most one alert per 10 days of its history.
     """
-    terms = {(e.as_organization, e.account_id, e.user_name) for e in events}
     missing = terms - progress.alerts.keys()
     if not missing:
         return
-    match = Q()
-    for organization, account, user in missing:
-        match |= Q(as_organization=organization, account_id=account, user_name=user)
-    for alert in Alert.objects.filter(match).order_by("original_time"):
-        progress.alerts[(alert.as_organization, alert.account_id, alert.user_name)].append(alert)
     for key in missing:
-        progress.alerts.setdefault(key, [])
+        progress.alerts[key] = []
+    organizations, accounts, users = (list(column) for column in zip(*missing, strict=True))
+    alerts = Alert.objects.raw(
+        f"""
+        SELECT alert.* FROM {Alert._meta.db_table} AS alert
+        JOIN unnest(%s::text[], %s::text[], %s::text[]) AS terms(organization, account, name)
+            ON alert.as_organization = terms.organization AND alert.account_id = terms.account
+            AND alert.user_name = terms.name
+        ORDER BY alert.original_time, alert.id
+        """,  # noqa: S608 — the table name is the model's, every value a parameter
+        [organizations, accounts, users],
+    )
+    for alert in alerts:
+        progress.alerts[(alert.as_organization, alert.account_id, alert.user_name)].append(
+            _Episode(alert)
+        )
 
 
-def _episode(alerts: list[Alert], moment: datetime, *, new: bool) -> Alert | None:
+def _episode(episodes: list[_Episode], moment: datetime, *, new: bool) -> _Episode | None:
     """The alert an event of these terms belongs to, if any.
 
     An event within 10 days after an alert's first event is part of its
@@ -325,83 +408,150 @@ def _episode(alerts: list[Alert], moment: datetime, *, new: bool) -> Alert | Non
     opening another. Episodes are anchored on the alert's first event, never
     on a late event that joined it.
     """
-    times = [a.original_time for a in alerts]
+    times = [e.alert.original_time for e in episodes]
     index = bisect.bisect_right(times, moment) - 1
     if index >= 0 and moment < times[index] + rule.HISTORY_WINDOW:
-        return alerts[index]
-    if new and index + 1 < len(alerts) and times[index + 1] - moment <= rule.HISTORY_WINDOW:
-        return alerts[index + 1]
+        return episodes[index]
+    if new and index + 1 < len(episodes) and times[index + 1] - moment <= rule.HISTORY_WINDOW:
+        return episodes[index + 1]
     return None
 
 
-def _open_alert(progress: _Progress, event: Event, terms: Terms) -> Alert:
-    """Open an alert for event, with the events of its episode earlier runs evaluated.
+def _new_alert(progress: _Progress, row: _Row) -> Alert:
+    """The alert a new candidate opens, not stored yet (_open_alerts stores a page's)."""
+    return Alert(
+        event_id=row.id,
+        as_organization=row.as_organization,
+        account_id=row.account_id,
+        user_name=row.user_name,
+        as_number=row.as_number,
+        original_time=row.timestamp,
+        episode_start=row.timestamp,
+        episode_end=row.timestamp,
+        severity=rule.SEVERITY,
+        risk_score=rule.RISK_SCORE,
+        run=progress.run,
+    )
+
+
+def _open_alerts(progress: _Progress, opened: list[_Episode]) -> None:
+    """Store the alerts a page opened, each with its reason and the events of its
+    episode that earlier runs evaluated.
 
     Those were evaluated before the alert existed (it opens for an event stored
     after them) and found nothing to join; the ones they could not join because
     they were suppressed or learning stay out.
     """
-    parameters = event.request_parameters or {}
-    function_name = parameters.get("functionName") if isinstance(parameters, dict) else None
-    alert = Alert.objects.create(
-        event=event,
-        as_organization=terms[0],
-        account_id=terms[1],
-        user_name=terms[2],
-        as_number=event.as_number,
-        original_time=event.timestamp,
-        episode_start=event.timestamp,
-        episode_end=event.timestamp,
-        severity=rule.SEVERITY,
-        risk_score=rule.RISK_SCORE,
-        reason=rule.reason(
+    # The reason names the function: read from each alert's event, through the model.
+    events = Event.objects.in_bulk([episode.alert.event_id for episode in opened])
+    for episode in opened:
+        alert = episode.alert
+        event = events[alert.event_id]
+        parameters = event.request_parameters or {}
+        function_name = parameters.get("functionName") if isinstance(parameters, dict) else None
+        alert.reason = rule.reason(
             action=event.action,
             function_name=function_name if isinstance(function_name, str) else None,
-            user_name=terms[2],
-            organization=terms[0],
-        ),
-        run=progress.run,
-    )
-    progress.opened.append(alert)
-    earlier = list(
+            user_name=alert.user_name,
+            organization=alert.as_organization,
+        )
+        earlier = _evaluated_earlier(progress.scope, alert)
+        progress.links.append((alert, alert.event_id))
+        progress.links += ((alert, pk) for pk, _ in earlier)
+        if earlier:
+            alert.event_count = 1 + len(earlier)
+            alert.episode_end = max(moment for _, moment in earlier)
+            progress.run.events_joined += len(earlier)
+    alerts = [episode.alert for episode in opened]
+    Alert.objects.bulk_create(alerts)
+    progress.opened += alerts
+
+
+def _evaluated_earlier(scope: _Scope, alert: Alert) -> list[tuple[int, datetime]]:
+    """The candidates of an alert's episode earlier runs evaluated that belong to no alert
+    and were not skipped: (id, eventTime) each."""
+    return list(
         Event.objects.filter(
             candidate_events_q(),
-            progress.scope.evaluated_before(),
-            as_organization=terms[0],
-            account_id=terms[1],
-            user_name=terms[2],
-            timestamp__gte=event.timestamp,
-            timestamp__lt=event.timestamp + rule.HISTORY_WINDOW,
+            scope.evaluated_before(),
+            as_organization=alert.as_organization,
+            account_id=alert.account_id,
+            user_name=alert.user_name,
+            timestamp__gte=alert.original_time,
+            timestamp__lt=alert.original_time + rule.HISTORY_WINDOW,
         )
-        .exclude(pk=event.pk)
+        .exclude(pk=alert.event_id)
         .exclude(Exists(AlertEvent.objects.filter(event=OuterRef("pk"))))
         .exclude(Exists(SkippedCandidate.objects.filter(event=OuterRef("pk"))))
         .values_list("pk", "timestamp")
     )
-    AlertEvent.objects.bulk_create(
-        [AlertEvent(alert=alert, event=event)]
-        + [AlertEvent(alert=alert, event_id=pk) for pk, _ in earlier]
-    )
-    if earlier:
-        alert.event_count = 1 + len(earlier)
-        alert.episode_end = max(moment for _, moment in earlier)
-        Alert.objects.filter(pk=alert.pk).update(
-            event_count=alert.event_count, episode_end=alert.episode_end
+
+
+def _write_links(progress: _Progress) -> None:
+    """Link the events waiting to the alerts they joined, in one statement.
+
+    An insert of plain values: building a model instance per link costs more
+    than PostgreSQL spends storing it, and a backfill links nearly every event.
+    """
+    if not progress.links:
+        return
+    alerts = [alert.pk for alert, _ in progress.links]
+    events = [event for _, event in progress.links]
+    progress.links = []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {AlertEvent._meta.db_table} (alert_id, event_id)
+            SELECT * FROM unnest(%s::bigint[], %s::bigint[])
+            """,  # noqa: S608 — the table name is the model's, every value a parameter
+            [alerts, events],
         )
-        progress.run.events_joined += len(earlier)
-    return alert
 
 
-def _join(joins: dict[int, tuple[Alert, list[Event]]]) -> None:
-    """Link a page's events to the alerts they joined: one insert, and one update per alert."""
-    AlertEvent.objects.bulk_create(
-        AlertEvent(alert=alert, event=event) for alert, events in joins.values() for event in events
-    )
-    for alert, events in joins.values():
-        alert.episode_start = min(alert.episode_start, *(e.timestamp for e in events))
-        alert.episode_end = max(alert.episode_end, *(e.timestamp for e in events))
-        Alert.objects.filter(pk=alert.pk).update(
-            event_count=F("event_count") + len(events),
-            episode_start=alert.episode_start,
-            episode_end=alert.episode_end,
+def _write_skipped(progress: _Progress) -> None:
+    """Record the suppressed and learning candidates waiting, in one statement."""
+    if not progress.skipped:
+        return
+    events, progress.skipped = progress.skipped, []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {SkippedCandidate._meta.db_table} (event_id)
+            SELECT unnest(%s::bigint[])
+            """,
+            [events],
+        )
+
+
+def _write_episodes(progress: _Progress) -> None:
+    """Bring each alert the run's events joined up to date: one statement for all of them.
+
+    The alerts in memory get the same counts, so the notifications queued after
+    this describe each alert as it stands.
+    """
+    changed = [episode for episode in progress.changed if episode.joined]
+    if not changed:
+        return
+    for episode in changed:
+        alert = episode.alert
+        alert.event_count += episode.joined
+        alert.episode_start = min(alert.episode_start, episode.start)
+        alert.episode_end = max(alert.episode_end, episode.end)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            UPDATE {Alert._meta.db_table} AS alert
+            SET event_count = alert.event_count + episode.joined,
+                episode_start = LEAST(alert.episode_start, episode.start),
+                episode_end = GREATEST(alert.episode_end, episode.finish)
+            FROM unnest(%s::bigint[], %s::integer[], %s::timestamptz[], %s::timestamptz[])
+                AS episode(alert_id, joined, start, finish)
+            WHERE alert.id = episode.alert_id
+            """,  # noqa: S608 — the table name is the model's, every value a parameter
+            [
+                [episode.alert.pk for episode in changed],
+                [episode.joined for episode in changed],
+                [episode.start for episode in changed],
+                [episode.end for episode in changed],
+            ],
         )
