@@ -21,15 +21,19 @@ event join that alert (its episode) instead of being counted silently.
 """
 
 import bisect
+import contextlib
 import itertools
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import NamedTuple
 
+import psycopg
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Exists, Min, OuterRef, Q
+from django.db.models import Exists, F, Max, Min, OuterRef, Q
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
@@ -51,6 +55,7 @@ from triage.notify.tasks import notify_soon
 PAGE_EVENTS = 5000
 # Episode links and skipped candidates are written once this many are waiting.
 WRITE_BATCH = 10_000
+_TIMESTAMPTZ = psycopg.postgres.types["timestamptz"].oid
 Terms = tuple[str, str, str]  # source.as.organization.name, cloud.account.id, user.name
 
 
@@ -153,6 +158,16 @@ class _Progress:
     # not written yet.
     links: list[tuple[Alert, int]] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
+
+    @cached_property
+    def evaluated_until(self) -> datetime | None:
+        """The latest eventTime of the events earlier runs evaluated (None if there are none).
+
+        An alert that opens after it has no episode events that earlier runs
+        evaluated, and needs no query for them (a late event's alert may).
+        """
+        before = Event.objects.filter(self.scope.evaluated_before())
+        return before.aggregate(latest=Max("timestamp"))["latest"]
 
 
 def learning_until() -> datetime | None:
@@ -275,57 +290,89 @@ def _history_exists(exclusions: list[Matcher]) -> Exists:
 def _evaluate(progress: _Progress) -> _Row | None:
     """Evaluate the run's events in (eventTime, id) order; the first event left at the cap.
 
-    What the run found is written as it goes (alerts, and links and skipped
-    candidates in batches) and the alerts its events joined are brought up to
-    date once, at the end.
+    What the run finds is written as it goes (alerts, and links and skipped
+    candidates in batches); the alerts its events joined are brought up to date
+    once, at the end.
     """
-    rows = (
-        Event.objects.filter(progress.scope.events(), candidates_q())
-        .order_by("timestamp", "id")
-        .values_list(*_Row._fields)
-        .iterator(chunk_size=PAGE_EVENTS)
-    )
     stop = None
-    while stop is None and (page := list(map(_Row._make, itertools.islice(rows, PAGE_EVENTS)))):
-        stop = _evaluate_page(progress, page)
+    with contextlib.closing(_pages(progress.scope)) as pages:
+        for page in pages:
+            stop = _evaluate_page(progress, page)
+            if stop is not None:
+                break
     _write_links(progress)
     _write_skipped(progress)
     _write_episodes(progress)
     return stop
 
 
+def _pages(scope: _Scope) -> Iterator[list[_Row]]:
+    """The candidates the run evaluates, in (eventTime, id) order, a page at a time.
+
+    The database sorts them and they are read through a server-side cursor,
+    so a backfill of millions of events runs in the memory of one page.
+    """
+    query = (
+        Event.objects.filter(scope.events(), candidates_q())
+        .order_by("timestamp", "id")
+        .values_list(*_Row._fields)
+    )
+    if connection.vendor != "postgresql":
+        rows = query.iterator(chunk_size=PAGE_EVENTS)
+        while page := list(map(_Row._make, itertools.islice(rows, PAGE_EVENTS))):
+            yield page
+        return
+    sql, params = query.query.sql_with_params()
+    with connection.chunked_cursor() as cursor:
+        # Django loads timestamptz in Python (so as to make naive datetimes when
+        # USE_TZ is off); psycopg's own loader, in C, makes the same aware
+        # datetimes (in the session's time zone, which Django sets to UTC) in a
+        # quarter of the time, and a run loads one per event it evaluates.
+        fast = psycopg.adapters.get_loader(_TIMESTAMPTZ, psycopg.pq.Format.TEXT)
+        cursor.cursor.adapters.register_loader(_TIMESTAMPTZ, fast)
+        cursor.execute(sql, params)
+        while page := cursor.fetchmany(PAGE_EVENTS):
+            yield list(map(_Row._make, page))
+
+
 def _evaluate_page(progress: _Progress, page: list[_Row]) -> _Row | None:
     """Evaluate one page of the run's events, in order; the first event left at the cap."""
     run = progress.run
+    exclusions, learning_until, last_seen = (
+        progress.exclusions,
+        progress.learning_until,
+        progress.last_seen,
+    )
     candidates = []
     live_terms = set()
-    unknown = []  # live candidates whose history the run has not seen
+    unknown = []  # live candidates with no history among the events the run has read
     for row in page:
         if not is_candidate(row):
             continue
-        matcher = next((m for m in progress.exclusions if m.matches(row)), None)
-        learning = progress.learning_until is None or row.timestamp < progress.learning_until
+        terms = row.terms
+        matcher = next((m for m in exclusions if m.matches(row)), None) if exclusions else None
+        learning = learning_until is None or row.timestamp < learning_until
         seen = False
         if matcher is None:
             # Every event before this one in the run's order has been read: a
             # non-excluded candidate of the same terms among them, earlier and in
             # the 10 days before, is history (learning or not), and needs no query.
-            last = progress.last_seen.get(row.terms)
+            last = last_seen.get(terms)
             seen = last is not None and row.timestamp - rule.HISTORY_WINDOW <= last < row.timestamp
-            progress.last_seen[row.terms] = row.timestamp
+            last_seen[terms] = row.timestamp
             if not learning:
-                live_terms.add(row.terms)
+                live_terms.add(terms)
                 if not seen:
                     unknown.append(row)
-        candidates.append((row, matcher, learning, seen))
+        candidates.append((row, terms, matcher, learning, seen))
     seen_before = _seen_before(progress, unknown) if unknown else set()
     _load_alerts(progress, live_terms)
     opened = []
     stop = None
-    for row, matcher, learning, seen in candidates:
+    for row, terms, matcher, learning, seen in candidates:
         if matcher is None and not learning:
             new = not seen and row.id not in seen_before
-            episodes = progress.alerts[row.terms]
+            episodes = progress.alerts[terms]
             episode = _episode(episodes, row.timestamp, new=new) if episodes else None
             if episode is None and new and run.alerts_created >= progress.max_alerts:
                 stop = row
@@ -359,13 +406,16 @@ def _evaluate_page(progress: _Progress, page: list[_Row]) -> _Row | None:
 
 def _seen_before(progress: _Progress, rows: list[_Row]) -> set[int]:
     """Which of a page's live candidates have history (a non-excluded candidate of the
-    same terms in the 10 days before): one query, an index probe per candidate.
-
-    The ids travel as one array: it costs one parameter, however many they are.
-    """
+    same terms in the 10 days before): one query, an index probe per candidate."""
     ids = [row.id for row in rows]
+    if connection.vendor == "postgresql":
+        # One parameter, however many ids: binding thousands of them one by one
+        # costs more than the probes.
+        among = Q(id__in=RawSQL("SELECT unnest(%s::bigint[])", [ids]))
+    else:
+        among = Q(id__in=ids)
     return set(
-        Event.objects.filter(id__in=RawSQL("SELECT unnest(%s::bigint[])", [ids]))
+        Event.objects.filter(among)
         .filter(_history_exists(progress.exclusions))
         .values_list("pk", flat=True)
     )
@@ -380,23 +430,15 @@ def _load_alerts(progress: _Progress, terms: set[Terms]) -> None:
     missing = terms - progress.alerts.keys()
     if not missing:
         return
-    for key in missing:
-        progress.alerts[key] = []
-    organizations, accounts, users = (list(column) for column in zip(*missing, strict=True))
-    alerts = Alert.objects.raw(
-        f"""
-        SELECT alert.* FROM {Alert._meta.db_table} AS alert
-        JOIN unnest(%s::text[], %s::text[], %s::text[]) AS terms(organization, account, name)
-            ON alert.as_organization = terms.organization AND alert.account_id = terms.account
-            AND alert.user_name = terms.name
-        ORDER BY alert.original_time, alert.id
-        """,  # noqa: S608 — the table name is the model's, every value a parameter
-        [organizations, accounts, users],
-    )
-    for alert in alerts:
+    match = Q()
+    for organization, account, user in missing:
+        match |= Q(as_organization=organization, account_id=account, user_name=user)
+    for alert in Alert.objects.filter(match).order_by("original_time"):
         progress.alerts[(alert.as_organization, alert.account_id, alert.user_name)].append(
             _Episode(alert)
         )
+    for key in missing:
+        progress.alerts.setdefault(key, [])
 
 
 def _episode(episodes: list[_Episode], moment: datetime, *, new: bool) -> _Episode | None:
@@ -455,7 +497,12 @@ def _open_alerts(progress: _Progress, opened: list[_Episode]) -> None:
             user_name=alert.user_name,
             organization=alert.as_organization,
         )
-        earlier = _evaluated_earlier(progress.scope, alert)
+        until = progress.evaluated_until
+        earlier = (
+            _evaluated_earlier(progress.scope, alert)
+            if until is not None and alert.original_time <= until
+            else []
+        )
         progress.links.append((alert, alert.event_id))
         progress.links += ((alert, pk) for pk, _ in earlier)
         if earlier:
@@ -488,31 +535,38 @@ def _evaluated_earlier(scope: _Scope, alert: Alert) -> list[tuple[int, datetime]
 
 
 def _write_links(progress: _Progress) -> None:
-    """Link the events waiting to the alerts they joined, in one statement.
-
-    An insert of plain values: building a model instance per link costs more
-    than PostgreSQL spends storing it, and a backfill links nearly every event.
-    """
+    """Link the events waiting to the alerts of their episodes."""
     if not progress.links:
         return
-    alerts = [alert.pk for alert, _ in progress.links]
-    events = [event for _, event in progress.links]
-    progress.links = []
+    links, progress.links = progress.links, []
+    if connection.vendor != "postgresql":
+        AlertEvent.objects.bulk_create(
+            (AlertEvent(alert=alert, event_id=event) for alert, event in links),
+            batch_size=1000,
+        )
+        return
+    # Plain values in one statement: a model instance per link costs more than
+    # PostgreSQL spends storing it, and a backfill links nearly every event.
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
             INSERT INTO {AlertEvent._meta.db_table} (alert_id, event_id)
             SELECT * FROM unnest(%s::bigint[], %s::bigint[])
             """,  # noqa: S608 — the table name is the model's, every value a parameter
-            [alerts, events],
+            [[alert.pk for alert, _ in links], [event for _, event in links]],
         )
 
 
 def _write_skipped(progress: _Progress) -> None:
-    """Record the suppressed and learning candidates waiting, in one statement."""
+    """Record the suppressed and learning candidates waiting."""
     if not progress.skipped:
         return
     events, progress.skipped = progress.skipped, []
+    if connection.vendor != "postgresql":
+        SkippedCandidate.objects.bulk_create(
+            (SkippedCandidate(event_id=event) for event in events), batch_size=1000
+        )
+        return
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -524,34 +578,18 @@ def _write_skipped(progress: _Progress) -> None:
 
 
 def _write_episodes(progress: _Progress) -> None:
-    """Bring each alert the run's events joined up to date: one statement for all of them.
+    """Bring each alert the run's events joined up to date: one update per alert.
 
     The alerts in memory get the same counts, so the notifications queued after
     this describe each alert as it stands.
     """
-    changed = [episode for episode in progress.changed if episode.joined]
-    if not changed:
-        return
-    for episode in changed:
+    for episode in progress.changed:
         alert = episode.alert
         alert.event_count += episode.joined
         alert.episode_start = min(alert.episode_start, episode.start)
         alert.episode_end = max(alert.episode_end, episode.end)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            UPDATE {Alert._meta.db_table} AS alert
-            SET event_count = alert.event_count + episode.joined,
-                episode_start = LEAST(alert.episode_start, episode.start),
-                episode_end = GREATEST(alert.episode_end, episode.finish)
-            FROM unnest(%s::bigint[], %s::integer[], %s::timestamptz[], %s::timestamptz[])
-                AS episode(alert_id, joined, start, finish)
-            WHERE alert.id = episode.alert_id
-            """,  # noqa: S608 — the table name is the model's, every value a parameter
-            [
-                [episode.alert.pk for episode in changed],
-                [episode.joined for episode in changed],
-                [episode.start for episode in changed],
-                [episode.end for episode in changed],
-            ],
+        Alert.objects.filter(pk=alert.pk).update(
+            event_count=F("event_count") + episode.joined,
+            episode_start=alert.episode_start,
+            episode_end=alert.episode_end,
         )
