@@ -9,9 +9,13 @@ nothing behind and the next run does the same work. A run stopped by the
 alert cap records the first event it left, in that order, and the next run
 evaluates exactly what it left.
 
-The database sorts a run's events and they are read through a server-side
-cursor a page at a time, so a backfill of millions of events runs in the
-memory of one page.
+The work is done in sets, so that a run costs about what reading its events
+costs: the database sorts the run's events and they are read as tuples through
+a server-side cursor, a page at a time; each page's history check is one query
+(and none for a candidate whose terms the run has just read); the links from
+alerts to their events are written in batches and each alert a run's events
+joined is updated once, at the end of the run. A backfill of millions of events
+runs in the memory of one page and of the run's alerts.
 
 Semantics (DESIGN.md section 3, and docs/detection.md for the choices made):
 a candidate that no active exclusion matches raises an alert when no other
