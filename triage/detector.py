@@ -418,8 +418,9 @@ def _seen_before(progress: _Progress, rows: list[_Row]) -> set[int]:
         among = Q(id__in=RawSQL("SELECT unnest(%s::bigint[])", [ids]))
     else:
         among = Q(id__in=ids)
+    # The run's range too, so that PostgreSQL never thinks of scanning every stored event.
     return set(
-        Event.objects.filter(among)
+        Event.objects.filter(progress.scope.events(), among)
         .filter(_history_exists(progress.exclusions))
         .values_list("pk", flat=True)
     )
