@@ -8,13 +8,24 @@ whose mark is below `visible_below()`: every transaction that could still add
 an event with such a mark has ended, so the set never grows behind its back.
 
 PostgreSQL: the mark is the storing transaction's 64-bit id, and below the
-oldest transaction still running (pg_snapshot_xmin) every one has ended. A
-transaction that stores events and stays open holds the watermark back until
-it ends; storing commits every few files.
+oldest other transaction of this database still running (the smallest of the
+snapshot's in-progress ids that a session here holds, or the snapshot's xmax)
+every one has ended. A transaction that writes here and stays open holds the
+watermark back until it ends; storing commits every few files. Sessions of
+another database role show no transaction id to this one (pg_stat_activity):
+events are stored by the application's own role.
+
+One transaction that stores, runs the detector and stores again (as a test
+does, all in one transaction) sees its own events: two settings local to the
+transaction carry its marks, so that what it stores after a run is marked at
+or above where the run stopped, and the next run in it reaches that far. A
+transaction that only stores, or only detects, has neither: its marks are the
+plain transaction ids above.
 
 SQLite has one writer at a time: the mark is one more than the highest stored,
 taken once the transaction holds the write lock (after its first write), and
-everything up to the highest mark committed is visible.
+everything up to the highest mark committed (or stored by this transaction) is
+visible.
 """
 
 from django.db import connection
@@ -24,21 +35,51 @@ from ingest.models import Event
 _TABLE = Event._meta.db_table
 
 
+_STORED_BELOW = "asnwatch.stored_below"  # one more than this transaction's highest mark
+_EVALUATED_BELOW = "asnwatch.evaluated_below"  # where a run in this transaction stopped
+
+
+def _local(name: str) -> str:
+    return f"coalesce(nullif(current_setting('{name}', true), '')::bigint, 0)"
+
+
+# The oldest other transaction of this database still running (or the next to
+# start), or past this transaction's own marks. Transactions of the server's
+# other databases store no events here: they hold nothing back.
+_VISIBLE_BELOW = (
+    "SELECT greatest(coalesce((SELECT min(running::text::bigint) "  # noqa: S608
+    "FROM pg_snapshot_xip(snapshot) AS running WHERE xid(running) IN ("
+    "SELECT backend_xid FROM pg_stat_activity WHERE datname = current_database() "
+    "AND backend_xid IS NOT NULL)), pg_snapshot_xmax(snapshot)::text::bigint), "
+    f"{_local(_STORED_BELOW)}) FROM pg_current_snapshot() AS snapshot"
+)
+
+
 def stamp() -> int:
     """The mark of the events the current transaction stores (after its first write, on SQLite)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_current_xact_id()::text::bigint")
-        else:
-            cursor.execute(f"SELECT coalesce(max(stored_xid), 0) + 1 FROM {_TABLE}")  # noqa: S608
+            cursor.execute(
+                f"SELECT set_config('{_STORED_BELOW}', (greatest("
+                f"pg_current_xact_id()::text::bigint, {_local(_EVALUATED_BELOW)}) + 1)::text, true)"
+            )
+            return int(cursor.fetchone()[0]) - 1
+        cursor.execute(f"SELECT coalesce(max(stored_xid), 0) + 1 FROM {_TABLE}")  # noqa: S608
         return cursor.fetchone()[0]
 
 
 def visible_below() -> int:
-    """Every event with a lower mark is stored for good, and visible now."""
+    """Every event with a lower mark is stored for good, or by this transaction: visible now."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            cursor.execute(_VISIBLE_BELOW)
         else:
             cursor.execute(f"SELECT coalesce(max(stored_xid), 0) + 1 FROM {_TABLE}")  # noqa: S608
         return cursor.fetchone()[0]
+
+
+def evaluated_below(mark: int) -> None:
+    """A detector run in this transaction has evaluated every event below mark."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT set_config('{_EVALUATED_BELOW}', %s, true)", [str(mark)])

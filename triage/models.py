@@ -242,12 +242,15 @@ class ChecklistStep(models.Model):
 class DetectorState(models.Model):
     """The single row behind the exactly-once cursor; its row lock keeps runs apart.
 
-    Every event with an id up to `cursor` has been evaluated, except, after a run
-    stopped at the cap, those with an id above `pending_from` that come at or after
+    The cursor is a storing-transaction mark (ingest.watermark): every event with
+    a stored_xid below it has been evaluated, except, after a run stopped at the
+    cap, those with one at or above `pending_from` that come at or after
     (`resume_time`, `resume_event`) in the (eventTime, id) order runs evaluate in.
     """
 
-    cursor = models.BigIntegerField(default=0, help_text="the highest Event.id a run has taken on")
+    cursor = models.BigIntegerField(
+        default=0, help_text="every event stored below this mark (Event.stored_xid) is evaluated"
+    )
     pending_from = models.BigIntegerField(
         null=True, help_text="after a deferred run: the cursor that run started from"
     )

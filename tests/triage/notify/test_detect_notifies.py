@@ -93,6 +93,43 @@ def test_a_run_announces_its_new_alerts_to_each_matching_destination(ingest, rec
     assert sorted(users(receiver, "summary")) == [["alice", "bob"], ["carol"]]
 
 
+def test_a_run_over_many_pages_announces_each_alert_as_it_stands_at_the_end(
+    ingest, receiver, monkeypatch
+):
+    webhook(receiver, "again", report_joined=True)
+    ingest(principal_invoke(T0, user="alice", source_ip=EVIL_VPS))
+    run_detect()
+    notify()
+    # Pages of two events: alice's alert is joined on every page of the next run,
+    # bob's opens on its first and is joined on its last.
+    monkeypatch.setattr(detector, "PAGE_EVENTS", 2)
+    monkeypatch.setattr(detector, "WRITE_BATCH", 1)
+    ingest(
+        principal_invoke(T0 + timedelta(hours=1), user="bob", source_ip=OFFICE),
+        *[
+            principal_invoke(T0 + timedelta(hours=n), user="alice", source_ip=EVIL_VPS)
+            for n in range(1, 6)
+        ],
+        principal_invoke(T0 + timedelta(hours=6), user="bob", source_ip=OFFICE),
+    )
+    run_detect()
+    notify()
+
+    news = sorted(
+        (
+            body["data"]["user"]["name"],
+            body["type"],
+            body["data"]["kibana.alert.suppression.docs_count"],
+        )
+        for body in (request.verified() for request in receiver.to("/again"))
+    )
+    assert news == [
+        ("alice", "alert.created", 0),
+        ("alice", "alert.updated", 5),
+        ("bob", "alert.created", 1),
+    ]
+
+
 def test_a_run_that_fails_after_opening_alerts_leaves_nothing_to_send(
     ingest, receiver, monkeypatch
 ):
