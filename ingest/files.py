@@ -222,7 +222,7 @@ def _decoding() -> None:
     walk and so copy the whole heap inherited from the parent.
     """
     for database in connections.all(initialized_only=True):
-        if database.connection is not None:
+        if database.vendor == "postgresql" and database.connection is not None:
             null = os.open(os.devnull, os.O_RDWR)
             os.dup2(null, database.connection.fileno())
             os.close(null)

@@ -144,15 +144,17 @@ def test_four_writers_at_once_and_one_killed_give_the_alerts_of_a_serial_run(tmp
             killed = True
         detect()
     for writer in writers:
+        _, errors = writer.communicate()
         if writer is not victim:
-            assert writer.wait() == 0, writer.stderr.read().decode()
-    assert killed and victim.wait() == -signal.SIGKILL
+            assert writer.returncode == 0, errors.decode()
+    assert killed and victim.returncode == -signal.SIGKILL
     # Its session ends with it (its decoding process kept no copy of it), so nothing holds
     # the watermark back.
     assert session_ends(folders[1].name)
     assert read_from(folders[1]) < FILES_PER_WRITER  # it died with files left to read
     again = start_writer(folders[1])
-    assert again.wait(timeout=120) == 0, again.stderr.read().decode()
+    _, errors = again.communicate(timeout=120)
+    assert again.returncode == 0, errors.decode()
     detect()
     detect()
 
