@@ -293,6 +293,7 @@ def store_prepared(batch: list[tuple[PreparedFile, str]], *, source: str) -> lis
     stored = []
     partitions.ensure_days(set().union(*(prepared.uses.days() for prepared, _ in batch)))
     with transaction.atomic():
+        watermark.storing()
         for prepared, version in batch:
             results.append(prepared.result)
             if prepared.result.status == LogObject.Status.FAILED:

@@ -7,13 +7,13 @@ that stored it (Event.stored_xid), and the detector takes on exactly the events
 whose mark is below `visible_below()`: every transaction that could still add
 an event with such a mark has ended, so the set never grows behind its back.
 
-PostgreSQL: the mark is the storing transaction's 64-bit id, and below the
-oldest other transaction of this database still running (the smallest of the
-snapshot's in-progress ids that a session here holds, or the snapshot's xmax)
-every one has ended. A transaction that writes here and stays open holds the
-watermark back until it ends; storing commits every few files. Sessions of
-another database role show no transaction id to this one (pg_stat_activity):
-events are stored by the application's own role.
+PostgreSQL: the mark is the storing transaction's 64-bit id. Every
+transaction that stores events says so first (storing(): a shared advisory
+lock, which no writer waits for), and below the oldest of them still running
+(the smallest in-progress id of the snapshot that such a transaction holds, or
+the snapshot's xmax) every one has ended. A storing transaction that stays
+open holds the watermark back until it ends (storing commits every few
+files); no other transaction does.
 
 One transaction that stores, runs the detector and stores again (as a test
 does, all in one transaction) sees its own events: two settings local to the
@@ -43,16 +43,33 @@ def _local(name: str) -> str:
     return f"coalesce(nullif(current_setting('{name}', true), '')::bigint, 0)"
 
 
-# The oldest other transaction of this database still running (or the next to
-# start), or past this transaction's own marks. Transactions of the server's
-# other databases store no events here: they hold nothing back.
+# Every transaction that stores events holds this advisory lock, shared, from
+# before its first write to its end. Shared, it keeps no writer from another:
+# it only names the transactions the watermark waits for.
+STORING_LOCK = 0x61736E77
+
+# The oldest transaction still running that stores events here (or the next to
+# start), or past this transaction's own marks. Other transactions (a web
+# request, a notification worker, another database on the server) store no
+# events: they hold nothing back.
 _VISIBLE_BELOW = (
     "SELECT greatest(coalesce((SELECT min(running::text::bigint) "  # noqa: S608
     "FROM pg_snapshot_xip(snapshot) AS running WHERE xid(running) IN ("
-    "SELECT backend_xid FROM pg_stat_activity WHERE datname = current_database() "
-    "AND backend_xid IS NOT NULL)), pg_snapshot_xmax(snapshot)::text::bigint), "
+    "SELECT held.transactionid FROM pg_locks AS marker JOIN pg_locks AS held "
+    "ON held.pid = marker.pid AND held.locktype = 'transactionid' AND held.mode = 'ExclusiveLock' "
+    "WHERE marker.locktype = 'advisory' AND marker.granted AND marker.classid = 0 "
+    "AND marker.objid = %s AND marker.objsubid = 1 "
+    "AND marker.database = (SELECT oid FROM pg_database WHERE datname = current_database()))), "
+    "pg_snapshot_xmax(snapshot)::text::bigint), "
     f"{_local(_STORED_BELOW)}) FROM pg_current_snapshot() AS snapshot"
 )
+
+
+def storing() -> None:
+    """Say that the current transaction stores events: before its first write."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [STORING_LOCK])
 
 
 def stamp() -> int:
@@ -72,7 +89,7 @@ def visible_below() -> int:
     """Every event with a lower mark is stored for good, or by this transaction: visible now."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(_VISIBLE_BELOW)
+            cursor.execute(_VISIBLE_BELOW, [STORING_LOCK])
         else:
             cursor.execute(f"SELECT coalesce(max(stored_xid), 0) + 1 FROM {_TABLE}")  # noqa: S608
         return cursor.fetchone()[0]

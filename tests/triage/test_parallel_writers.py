@@ -15,12 +15,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psycopg
 import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connection
 
-from ingest import partitions
+from ingest import partitions, watermark
 from ingest.models import Event, LogObject
 from tests.aws import database_url
 from tests.cloudtrail import management_record, principal_invoke, write_log
@@ -179,3 +180,29 @@ def test_four_writers_at_once_and_one_killed_give_the_alerts_of_a_serial_run(tmp
     assert Event.objects.count() == stored
     assert outcome() == concurrent
     assert len(concurrent) == 2 * WRITERS * USERS_PER_WRITER + WRITERS * USERS_PER_WRITER
+
+
+def evaluated() -> int:
+    return sum(DetectionRun.objects.values_list("events_evaluated", flat=True))
+
+
+def test_only_a_transaction_storing_events_holds_the_detector_back(tmp_path):
+    folder = tmp_path / "logs"
+    with psycopg.connect(database_url()) as other:
+        # A long transaction that stores no events (a web request, a worker) has an id...
+        other.execute("SELECT pg_current_xact_id()")
+        write_log(folder / "a.json", [principal_invoke(T0, user="alice", source_ip=EVIL_VPS)])
+        call_command("ingest_files", str(folder), stdout=io.StringIO())
+        detect()
+        assert evaluated() == 1  # ...and holds nothing back.
+
+        # One that stores events, still running, holds back what was stored after it began.
+        other.execute("SELECT pg_advisory_xact_lock_shared(%s)", [watermark.STORING_LOCK])
+        write_log(folder / "b.json", [principal_invoke(T0, user="bob", source_ip=EVIL_VPS)])
+        call_command("ingest_files", str(folder), stdout=io.StringIO())
+        detect()
+        assert evaluated() == 1
+        other.rollback()
+    detect()
+    assert evaluated() == 2
+    assert set(Alert.objects.values_list("user_name", flat=True)) == {"alice", "bob"}
