@@ -34,22 +34,25 @@ class RetentionReport:
     blocks_deleted: int = 0  # blocks of records (ingest.records) no event is read from
 
 
-def _referenced() -> list[Exists]:
-    """For each relation pointing at Event: 'some row refers to this event'."""
-    checks = []
-    relations = [
-        field
+def _relations(*, keeping: bool) -> list[tuple[type, str]]:
+    """The relations pointing at Event, as (model, field name): those whose rows keep
+    their event (keeping), or those whose rows only note something about it."""
+    return [
+        (field.related_model, field.field.name)
         for field in Event._meta.get_fields(include_hidden=True)  # related_name="+" too
-        if field.is_relation and field.auto_created and not field.concrete
+        if field.is_relation
+        and field.auto_created
+        and not field.concrete
+        and getattr(field.related_model, "KEEPS_EVENT", True) == keeping
     ]
-    for relation in relations:
-        if not getattr(relation.related_model, "KEEPS_EVENT", True):
-            continue
-        rows = relation.related_model._default_manager.filter(
-            **{relation.field.name: OuterRef("pk")}
-        )
-        checks.append(Exists(rows))
-    return checks
+
+
+def _referenced() -> list[Exists]:
+    """For each relation whose rows keep their event: 'some row refers to this event'."""
+    return [
+        Exists(model._default_manager.filter(**{name: OuterRef("pk")}))
+        for model, name in _relations(keeping=True)
+    ]
 
 
 def expired_events(cutoff: datetime) -> QuerySet[Event]:
@@ -57,18 +60,6 @@ def expired_events(cutoff: datetime) -> QuerySet[Event]:
     for check in _referenced():
         rows = rows.filter(~check)
     return rows
-
-
-def _noting() -> list:
-    """For each relation whose rows only note something about an event: (model, field name)."""
-    return [
-        (field.related_model, field.field.name)
-        for field in Event._meta.get_fields(include_hidden=True)
-        if field.is_relation
-        and field.auto_created
-        and not field.concrete
-        and not getattr(field.related_model, "KEEPS_EVENT", True)
-    ]
 
 
 def delete_old_events(*, now: datetime | None = None, batch: int = BATCH_EVENTS) -> RetentionReport:
@@ -112,7 +103,7 @@ def _expire_day(day: date, report: RetentionReport) -> None:
         kept = list(events.filter(referenced).values_list("id", flat=True))
         going = events.exclude(id__in=kept)
         deleted = going.count()
-        for model, name in _noting():
+        for model, name in _relations(keeping=False):
             model._default_manager.filter(**{f"{name}__in": going.values("id")}).delete()
         partitions.replace(day, keep=kept)
     partitions.forget()
